@@ -1,0 +1,55 @@
+"""The one place where errors become HTTP responses: every error body is
+``{"message": "..."}`` with ``application/json``, as m3ter answers (never Connexion's
+``application/problem+json``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from connexion.exceptions import ProblemException
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from starlette.exceptions import HTTPException
+
+from mockserver.domain.errors import MockError
+
+log = logging.getLogger("m3ter_mock")
+
+
+def error_response(status: int, message: str, headers: dict | None = None) -> ConnexionResponse:
+    headers = dict(headers or {})
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="m3ter-mock"')
+    return ConnexionResponse(
+        status_code=status,
+        mimetype="application/json",
+        content_type="application/json",
+        body=json.dumps({"message": message}),
+        headers=headers,
+    )
+
+
+def mock_error(request: ConnexionRequest, exc: MockError) -> ConnexionResponse:
+    return error_response(exc.status, exc.message)
+
+
+def problem(request: ConnexionRequest, exc: ProblemException) -> ConnexionResponse:
+    message = exc.detail or exc.title or "Request failed"
+    return error_response(exc.status, message, getattr(exc, "headers", None))
+
+
+def http_exception(request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
+    return error_response(exc.status_code, exc.detail or "Request failed", exc.headers)
+
+
+def unexpected(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    # A crash is a bug in the mock: say so plainly rather than hide it behind a 4xx.
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, f"m3ter-mock internal error ({type(exc).__name__}); please report it")
+
+
+def register(app) -> None:
+    app.add_error_handler(MockError, mock_error)
+    app.add_error_handler(ProblemException, problem)
+    app.add_error_handler(HTTPException, http_exception)
+    app.add_error_handler(Exception, unexpected)

@@ -1,0 +1,68 @@
+"""operationId (as m3ter names it) -> handler. Connexion resolves every operation of the
+spec through this table, so an operation without a handler fails at start-up."""
+
+from __future__ import annotations
+
+from . import oauth
+from . import resources as r
+
+HANDLERS = {
+    "GenerateToken": oauth.generate_token,
+    # compound aggregations
+    "ListCompoundAggregations": r.compound_aggregations.list,
+    "PostCompoundAggregation": r.compound_aggregations.create,
+    "GetCompoundAggregation": r.compound_aggregations.retrieve,
+    "PutCompoundAggregation": r.compound_aggregations.update,
+    "DeleteCompoundAggregation": r.compound_aggregations.delete,
+    # export destinations
+    "ListDestinations": r.export_destinations.list,
+    "PostDestination": r.export_destinations.create,
+    "GetExportDestination": r.export_destinations.retrieve,
+    "PutDestination": r.export_destinations.update,
+    "DeleteDestination": r.export_destinations.delete,
+    # export schedules
+    "listSchedules": r.export_schedules.list,
+    "CreateSchedule": r.export_schedules.create,
+    "GetSchedule": r.export_schedules.retrieve,
+    "UpdateSchedule": r.export_schedules.update,
+    "DeleteSchedule": r.export_schedules.delete,
+    # ad-hoc exports and jobs
+    "TriggerDataExport": r.not_implemented("POST /dataexports/adhoc"),
+    "listJobStatuses": r.not_implemented("GET /dataexports/jobs"),
+    "GetJob": r.not_implemented("GET /dataexports/jobs/{id}"),
+    "GenerateDataExportFileDownloadUrl": r.not_implemented("GET /dataexports/jobs/{jobId}/getdownloadurl"),
+    # events
+    "ListEvents": r.not_implemented("GET /events"),
+    "GetEvent": r.not_implemented("GET /events/{id}"),
+    "ListEventFields": r.list_event_fields,
+    "ListEventTypes": r.list_event_types,
+    # notifications
+    "ListNotifications": r.notifications.list,
+    "CreateNotification": r.notifications.create,
+    "GetNotification": r.notifications.retrieve,
+    "UpdateNotification": r.notifications.update,
+    "DeleteNotification": r.notifications.delete,
+    "EvaluateCalculation": r.not_implemented("POST /notifications/evaluate"),
+    # webhook destinations
+    "ListWebhookIntegrations": r.webhooks.list,
+    "CreateWebhookDestination": r.webhooks.create,
+    "GetWebhookIntegrationDestination": r.webhooks.retrieve,
+    "UpdateWebhookDestination": r.webhooks.update,
+    "DeleteWebhookDestination": r.webhooks.delete,
+    "ActivateWebhookDestination": r.set_webhook_active,
+    # integration configurations
+    "GetIntegrationConfigs": r.integration_configs.list,
+    "PostIntegrationConfig": r.integration_configs.create,
+    "GetIntegrationConfig": r.get_integration_config_run,
+    "UpdateIntegrationConfig": r.integration_configs.update,
+    "DeleteIntegrationConfig": r.integration_configs.delete,
+    "EnableIntegrationConfig": r.enable_integration_config,
+    "GetIntegrationConfigForType": r.get_integration_config_for_entity,
+}
+
+
+def resolve(operation_id: str):
+    try:
+        return HANDLERS[operation_id]
+    except KeyError:
+        raise LookupError(f"operationId {operation_id!r} has no handler in mockserver.api.registry") from None

@@ -1,0 +1,71 @@
+"""Request-body validation messages that name the field.
+
+Connexion reports the first schema error it meets; for a body that is one of several
+shapes (a schedule is OPERATIONAL or USAGE, a destination S3 or GCS) that is "... is not
+valid under any of the given schemas", which names nothing. These validators pick the
+shape the client evidently meant (the branch with the fewest errors) and report its
+error as ``<field path>: <reason>``. A body that is not UTF-8 is a 400, not a crash.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from connexion.exceptions import BadRequestProblem
+from connexion.validators import FormDataValidator, JSONRequestBodyValidator
+from jsonschema import ValidationError
+
+
+def _most_relevant(error: ValidationError) -> ValidationError:
+    while error.validator in ("oneOf", "anyOf") and error.context:
+        branches: dict[int, list[ValidationError]] = {}
+        for sub in error.context:
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        # Fewest errors first; on a tie, prefer the branch whose errors are not about a
+        # discriminator value (an enum with a single value).
+        best = min(branches.values(), key=lambda errs: (
+            len(errs), sum(1 for e in errs if e.validator == "enum" and len(e.validator_value) == 1)))
+        error = min(best, key=lambda e: len(e.path))
+    return error
+
+
+def describe(error: ValidationError) -> str:
+    error = _most_relevant(error)
+    path = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "required":
+        return f"{path}: {error.message}" if path else error.message
+    if error.validator == "additionalProperties":
+        return f"{path}: {error.message}" if path else error.message
+    return f"{path}: {error.message}" if path else f"body: {error.message}"
+
+
+class JSONBodyValidator(JSONRequestBodyValidator):
+    async def _parse(self, stream, scope):
+        try:
+            return await super()._parse(stream, scope)
+        except UnicodeDecodeError:
+            raise BadRequestProblem(detail="body: not valid UTF-8 JSON") from None
+
+    def _validate(self, body: t.Any) -> t.Optional[dict]:
+        if not self._nullable and body is None:
+            raise BadRequestProblem(detail="body: a JSON body is required")
+        errors = list(self._validator.iter_errors(body))
+        if errors:
+            raise BadRequestProblem(detail=describe(errors[0]))
+        return None
+
+
+class FormBodyValidator(FormDataValidator):
+    def _validate(self, body: t.Any) -> t.Optional[dict]:
+        errors = list(self._validator.iter_errors(body))
+        if errors:
+            raise BadRequestProblem(detail=describe(errors[0]))
+        return None
+
+
+VALIDATOR_MAP = {
+    "body": {
+        "application/json": JSONBodyValidator,
+        "application/x-www-form-urlencoded": FormBodyValidator,
+    }
+}

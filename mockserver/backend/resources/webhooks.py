@@ -1,0 +1,87 @@
+"""Webhook integration destinations, with M3TER_SIGNED_REQUEST credentials.
+
+The credential's secret signs every delivery and "never leaves m3ter's servers": it is
+kept under an internal key and shown only in the response to the create call.
+"""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import urlsplit
+
+from mockserver.domain.errors import MockError
+
+from ..crud import Caller, CrudService, ResourceKind, public_view
+
+WRITABLE = ("name", "description", "code", "url")
+
+
+def check_url(url: str) -> None:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # raises on a malformed port
+    except ValueError:
+        host = None
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not host:
+        raise MockError.bad_request(f"url: {url!r} is not an http(s) URL with a host")
+
+
+def prepare(backend, caller, body, existing):
+    check_url(body["url"])
+    fields = {k: body[k] for k in WRITABLE if body.get(k) is not None}
+    fields["active"] = body.get("active", True)
+    sent = body["credentials"]
+    credentials = {
+        "id": existing["credentials"]["id"] if existing else str(uuid.uuid4()),
+        "type": sent["type"],
+        "apiKey": sent["apiKey"],
+        "version": existing["credentials"]["version"] + 1 if existing else 1,
+    }
+    if sent.get("name"):
+        credentials["name"] = sent["name"]
+    fields["credentials"] = credentials
+    fields["_secret"] = sent["secret"]
+    return fields
+
+
+def view(entity: dict) -> dict:
+    shown = public_view(entity)
+    shown["credentials"] = {
+        **entity["credentials"],
+        "destination": "WEBHOOK",
+        "destinationId": entity["id"],
+        "dtCreated": entity["dtCreated"],
+        "dtLastModified": entity["dtLastModified"],
+        "createdBy": entity["createdBy"],
+        "lastModifiedBy": entity["lastModifiedBy"],
+    }
+    return shown
+
+
+def created_view(entity: dict) -> dict:
+    shown = view(entity)
+    shown["credentials"]["secret"] = entity["_secret"]
+    return shown
+
+
+KIND = ResourceKind(
+    collection="webhooks",
+    label="WebhookDestination",
+    prepare=prepare,
+    view=view,
+    created_view=created_view,
+)
+
+
+class WebhookService(CrudService):
+    def set_active(self, caller: Caller, webhook_id: str, active: bool) -> dict:
+        return self.modify(caller, webhook_id, {"active": active})
+
+    def signing_credentials(self, caller: Caller, webhook_id: str) -> tuple[str, str] | None:
+        """(apiKey, secret) for signing a delivery; for the delivery worker only."""
+        entity = self.backend.store.peek(caller.org_id, self.kind.collection).get(webhook_id)
+        if entity is None:
+            return None
+        return entity["credentials"]["apiKey"], entity["_secret"]
