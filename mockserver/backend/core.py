@@ -38,6 +38,12 @@ class Backend:
         self.webhooks = webhooks.WebhookService(self, webhooks.KIND)
         self.integration_configs = integration_configs.IntegrationConfigService(self, integration_configs.KIND)
 
+    def reset(self) -> None:
+        """Empty every organization and put the clock back on real time."""
+        self.store.reset()
+        if self.clock.frozen:
+            self.clock.unfreeze()
+
     # -- changes ------------------------------------------------------------------------
     def add_change_listener(self, listener) -> None:
         self._change_listeners.append(listener)

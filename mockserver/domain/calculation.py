@@ -45,12 +45,12 @@ Errors are ``MockError`` 400s naming the position, e.g.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import operator
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from numbers import Real
 from pathlib import Path
@@ -60,8 +60,10 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 
 from mockserver.domain.errors import MockError
 
-# Deeper trees are refused at parse time so that evaluating one (which
-# recurses once per operator) can never hit Python's recursion limit.
+__all__ = ["MAX_DEPTH", "Calculation", "check", "parse"]
+
+# Deeper trees are refused at parse time so that evaluating one (which takes
+# a few stack frames per operator) can never hit Python's recursion limit.
 MAX_DEPTH = 100
 
 
@@ -228,8 +230,9 @@ def _unescape(token: Token) -> str:
             return _ESCAPES[escape]
         if len(escape) == 5:
             return chr(int(escape[1:], 16))
-        # +1 for the opening quote that match positions do not count.
-        raise _SyntaxProblem(token.line, token.column + 1 + match.start(), f"unknown escape '\\{escape}' in string")
+        # +1 for the opening quote, which match positions do not count.
+        column = token.column + 1 + match.start()
+        raise _SyntaxProblem(token.line, column, f"unknown escape '\\{escape}' in string")
 
     return _ESCAPE.sub(replace, token[1:-1])
 
@@ -356,13 +359,13 @@ def _translate(error: UnexpectedCharacters | UnexpectedToken, text: str) -> Mock
 # ---- Public API --------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Calculation:
     """A parsed calculation; immutable, so one parse can be reused for every event."""
 
     text: str
-    _root: _Node
-    _fields: tuple[_Field, ...]
+    _root: _Node = dataclasses.field(repr=False)
+    _fields: tuple[_Field, ...] = dataclasses.field(repr=False)
 
     def field_references(self) -> list[str]:
         """Each field the calculation reads, once, in order of first appearance."""
@@ -408,8 +411,8 @@ def check(text: str, fields: Mapping[str, str], event_name: str | None = None) -
     calculation = parse(text)
     for field in calculation._fields:
         if not _is_known(field.name, fields):
-            where = f" for event {event_name}" if event_name else ""
-            raise MockError.bad_request(
-                f"calculation: unknown field '{field.name}' at line {field.line}, column {field.column}{where}"
-            )
+            where = f"at line {field.line}, column {field.column}"
+            if event_name:
+                where += f" for event {event_name}"
+            raise MockError.bad_request(f"calculation: unknown field '{field.name}' {where}")
     return calculation

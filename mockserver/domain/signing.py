@@ -45,6 +45,16 @@ import hashlib
 import hmac
 import time
 
+__all__ = [
+    "API_KEY_HEADER",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "sign",
+    "signed_headers",
+    "timestamp_now",
+    "verify",
+]
+
 API_KEY_HEADER = "X-m3ter-apikey"
 TIMESTAMP_HEADER = "X-m3ter-timestamp"
 SIGNATURE_HEADER = "X-m3ter-signature"

@@ -103,7 +103,14 @@ def test_arithmetic(text, expected):
 @pytest.mark.parametrize("left", [1, 2, 3])
 @pytest.mark.parametrize("symbol", ["==", "!=", "<", "<=", ">", ">="])
 def test_number_comparisons(symbol, left):
-    python = {"==": left == 2, "!=": left != 2, "<": left < 2, "<=": left <= 2, ">": left > 2, ">=": left >= 2}
+    python = {
+        "==": left == 2,
+        "!=": left != 2,
+        "<": left < 2,
+        "<=": left <= 2,
+        ">": left > 2,
+        ">=": left >= 2,
+    }
     assert value_of(f"{left} {symbol} 2") is python[symbol]
 
 
@@ -130,7 +137,9 @@ def test_string_comparisons(text, expected):
     ("symbol", "expected"),
     [("==", False), ("!=", True), ("<", False), ("<=", False), (">", False), (">=", False)],
 )
-@pytest.mark.parametrize(("left", "right"), [("1", "'1'"), ("'1'", "1"), ("true", "1"), ("1", "true"), ("'true'", "true")])
+@pytest.mark.parametrize(
+    ("left", "right"), [("1", "'1'"), ("'1'", "1"), ("true", "1"), ("1", "true"), ("'true'", "true")]
+)
 def test_values_of_different_kinds_are_never_equal_or_ordered(left, right, symbol, expected):
     assert value_of(f"{left} {symbol} {right}") is expected
 
@@ -150,15 +159,20 @@ def test_boolean_comparisons(text, expected):
     assert value_of(text, {"commitmentFeeBillInAdvance": True}) is expected
 
 
-@pytest.mark.parametrize(("text", "expected"), [("true + 1", None), ("1 * false", None), ("-true", None), ("'a' + 'b'", None), ("-'a'", None)])
-def test_arithmetic_on_non_numbers_is_null(text, expected):
+@pytest.mark.parametrize("text", ["true + 1", "1 * false", "-true", "'a' + 'b'", "-'a'", "'2' * 2"])
+def test_arithmetic_on_non_numbers_is_null(text):
     # Booleans are not numbers, and strings do not concatenate.
-    assert value_of(text) is expected
+    assert value_of(text) is None
 
 
 @pytest.mark.parametrize(
     ("left", "right", "and_", "or_"),
-    [(True, True, True, True), (True, False, False, True), (False, True, False, True), (False, False, False, False)],
+    [
+        (True, True, True, True),
+        (True, False, False, True),
+        (False, True, False, True),
+        (False, False, False, False),
+    ],
 )
 def test_boolean_operators(left, right, and_, or_):
     new = {"a": left, "b": right}
@@ -233,7 +247,9 @@ def test_non_booleans_in_a_boolean_position_are_false(text):
     assert value_of(f"NOT {text}") is True
 
 
-@pytest.mark.parametrize("text", ["1 / 0", "0 / 0", "-1 / 0", "1 / (2 - 2)", "1 / -0.0", "new.amount / new.zero"])
+@pytest.mark.parametrize(
+    "text", ["1 / 0", "0 / 0", "-1 / 0", "1 / (2 - 2)", "1 / -0.0", "new.amount / new.zero"]
+)
 def test_division_by_zero_is_null(text):
     assert value_of(text, {"amount": 5, "zero": 0}) is None
 
@@ -277,7 +293,8 @@ def test_string_literals_and_escapes(text, expected):
 
 
 def test_field_references_are_listed_once_in_order_of_first_use():
-    assert parse(SEED_RULE).field_references() == ["new.amountSpent", "new.amount", "old.amountSpent", "old.amount"]
+    references = parse(SEED_RULE).field_references()
+    assert references == ["new.amountSpent", "new.amount", "old.amountSpent", "old.amount"]
 
 
 def test_field_references_include_map_paths():
@@ -360,7 +377,15 @@ def test_field_lookup_is_a_key_lookup_not_attribute_access():
 
 @pytest.mark.parametrize(
     ("text", "fires"),
-    [("1 == 1", True), ("true", True), ("1 == 2", False), ("new.amount", False), ("'true'", False), ("1", False), ("null", False)],
+    [
+        ("1 == 1", True),
+        ("true", True),
+        ("1 == 2", False),
+        ("new.amount", False),
+        ("'true'", False),
+        ("1", False),
+        ("null", False),
+    ],
 )
 def test_fires_only_on_exactly_true(text, fires):
     assert parse(text).fires({"amount": 15000.0}, None) is fires
@@ -401,7 +426,10 @@ def test_deep_parentheses_alone_are_fine():
     [
         ("(new.a > 1", "line 1, column 11: unexpected end of input, expected an operator or ')'"),
         ("new.a > 1)", "line 1, column 10: unexpected ')', expected an operator or end of input"),
-        ("((new.a > 1) AND (new.b < 2)", "line 1, column 29: unexpected end of input, expected an operator or ')'"),
+        (
+            "((new.a > 1) AND (new.b < 2)",
+            "line 1, column 29: unexpected end of input, expected an operator or ')'",
+        ),
         ("()", "line 1, column 2: unexpected ')', expected a value"),
         ("new.a >", "line 1, column 8: unexpected end of input, expected a value"),
         ("new.a > 1 AND", "line 1, column 14: unexpected end of input, expected a value"),
@@ -464,13 +492,12 @@ def test_python_is_not_the_language(text):
 
 
 def test_the_module_never_uses_eval_and_imports_no_web_framework():
-    tree = ast.parse(Path(calculation.__file__).read_text(encoding="utf-8"))
-    called = {node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
-    assert not called & {"eval", "exec", "compile", "__import__"}
-    imported = {
-        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
-    } | {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
-    assert not imported & {"flask", "connexion", "starlette", "werkzeug"}
+    nodes = list(ast.walk(ast.parse(Path(calculation.__file__).read_text(encoding="utf-8"))))
+    names_used = {node.id for node in nodes if isinstance(node, ast.Name)}
+    assert not names_used & {"eval", "exec", "compile", "__import__"}
+    imported = {alias.name for node in nodes if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module for node in nodes if isinstance(node, ast.ImportFrom) and node.module}
+    assert not {name.split(".")[0] for name in imported} & {"flask", "connexion", "starlette", "werkzeug"}
 
 
 # ---- check: fields against an event's field map ------------------------------
@@ -483,10 +510,12 @@ def test_check_accepts_known_fields_and_returns_the_calculation():
 
 def test_check_names_the_unknown_field_its_position_and_event():
     with pytest.raises(MockError) as raised:
-        check(SEED_RULE.replace("(new.amount*", "(new.amont*"), COMMITMENT_UPDATED_FIELDS, "configuration.commitment.updated")
+        misspelt = SEED_RULE.replace("(new.amount*", "(new.amont*")
+        check(misspelt, COMMITMENT_UPDATED_FIELDS, "configuration.commitment.updated")
     assert raised.value.status == 400
     assert raised.value.message == (
-        "calculation: unknown field 'new.amont' at line 1, column 23 for event configuration.commitment.updated"
+        "calculation: unknown field 'new.amont' at line 1, column 23"
+        " for event configuration.commitment.updated"
     )
 
 
@@ -498,11 +527,14 @@ def test_check_reports_the_first_unknown_field_and_its_line():
 
 
 def test_check_event_without_old_rejects_old_fields():
-    created_fields = {name: kind for name, kind in COMMITMENT_UPDATED_FIELDS.items() if name.startswith("new.")}
+    created_fields = {
+        name: kind for name, kind in COMMITMENT_UPDATED_FIELDS.items() if name.startswith("new.")
+    }
     with pytest.raises(MockError) as raised:
         check(SEED_RULE, created_fields, "configuration.commitment.created")
     assert raised.value.message == (
-        "calculation: unknown field 'old.amountSpent' at line 2, column 3 for event configuration.commitment.created"
+        "calculation: unknown field 'old.amountSpent' at line 2, column 3"
+        " for event configuration.commitment.created"
     )
 
 
@@ -586,17 +618,21 @@ def test_seed_rule_on_created_events_without_old(new_spent, new_amount):
     assert parse(SEED_RULE).fires(new, None) is plain_python_says_fires(new, None)
 
 
+def spend(spent: float | None, amount: float | None = 15000.0) -> dict:
+    return {"amountSpent": spent, "amount": amount}
+
+
 @pytest.mark.parametrize(
     ("story", "new", "old", "fires"),
     [
-        ("crosses the threshold", {"amountSpent": 16700.0, "amount": 15000.0}, {"amountSpent": 16600.0, "amount": 15000.0}, True),
-        ("lands exactly on it", {"amountSpent": 100.0, "amount": 90.0}, {"amountSpent": 50.0, "amount": 90.0}, True),
-        ("was already over it", {"amountSpent": 16800.0, "amount": 15000.0}, {"amountSpent": 16700.0, "amount": 15000.0}, False),
-        ("still under it", {"amountSpent": 1000.0, "amount": 15000.0}, {"amountSpent": 0.0, "amount": 15000.0}, False),
-        ("first spend recorded", {"amountSpent": 16700.0, "amount": 15000.0}, {"amountSpent": None, "amount": 15000.0}, True),
-        ("amount raised above the spend", {"amountSpent": 16700.0, "amount": 20000.0}, {"amountSpent": 16700.0, "amount": 15000.0}, False),
-        ("amount cut below the spend", {"amountSpent": 16700.0, "amount": 9000}, {"amountSpent": 9000.0, "amount": 9000}, True),
-        ("no amount to compare with", {"amountSpent": 16700.0}, {"amountSpent": 1.0}, False),
+        ("crosses the threshold", spend(16700.0), spend(16600.0), True),
+        ("lands exactly on it", spend(100.0, 90.0), spend(50.0, 90.0), True),
+        ("was already over it", spend(16800.0), spend(16700.0), False),
+        ("still under it", spend(1000.0), spend(0.0), False),
+        ("first spend recorded", spend(16700.0), spend(None), True),
+        ("amount raised above the spend", spend(16700.0, 20000.0), spend(16700.0), False),
+        ("amount cut below the spend", spend(16700.0, 9000), spend(9000.0, 9000), True),
+        ("no amount to compare with", spend(16700.0, None), spend(1.0, None), False),
     ],
 )
 def test_seed_rule_stories(story, new, old, fires):

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import base64
+import logging
+
+import pytest
+
+from mockserver.app import create_app
+from mockserver.settings import Settings
+from tests.support.server import serve_in_thread
+
+
+class AccessLogRecorder(logging.Handler):
+    """Every request line the mock logs during the run, to check that none was a 5xx."""
+
+    def __init__(self):
+        super().__init__(level=logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+ACCESS_LOG = AccessLogRecorder()
+
+
+def pytest_configure(config):
+    logger = logging.getLogger("m3ter_mock.access")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(ACCESS_LOG)
+
+
+@pytest.fixture(autouse=True)
+def no_server_errors(request):
+    """No request in the suite may get a 5xx (501 marks what is documented as not yet
+    served), unless a test says it expects one."""
+    start = len(ACCESS_LOG.lines)
+    yield
+    if request.node.get_closest_marker("allows_server_errors"):
+        return
+    failures = [line for line in ACCESS_LOG.lines[start:]
+                if line.split()[2].startswith("5") and line.split()[2] != "501"]
+    assert not failures, f"requests answered with a server error: {failures}"
+
+
+def make_settings(**overrides) -> Settings:
+    return Settings(validate_responses=True, **overrides)
+
+
+@pytest.fixture(scope="session")
+def shared_app():
+    return create_app(make_settings())
+
+
+@pytest.fixture
+def app(shared_app):
+    """One app for the in-process tests (building one takes most of a second), emptied and
+    with a running clock before each test."""
+    shared_app.backend.reset()
+    return shared_app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def basic(client_id: str, secret: str) -> dict:
+    raw = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    return {"Authorization": f"Basic {raw}"}
+
+
+def bearer_for(client, client_id="test-client", secret="test-secret") -> dict:
+    response = client.post("/oauth/token", json={"grant_type": "client_credentials"},
+                           headers=basic(client_id, secret))
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@pytest.fixture
+def auth(client):
+    return bearer_for(client)
+
+
+ORG = "e2e-org-0001"
+
+
+@pytest.fixture(scope="module")
+def live_app():
+    return create_app(make_settings())
+
+
+@pytest.fixture(scope="module")
+def live_url(live_app):
+    with serve_in_thread(live_app) as url:
+        yield url
+
+
+@pytest.fixture
+def sdk(live_url, live_app, monkeypatch):
+    """The official m3ter SDK, configured only by its environment variables."""
+    import m3ter
+
+    live_app.backend.reset()
+    monkeypatch.setenv("M3TER_BASE_URL", live_url)
+    monkeypatch.setenv("M3TER_API_KEY", "sdk-client")
+    monkeypatch.setenv("M3TER_API_SECRET", "sdk-secret")
+    monkeypatch.setenv("M3TER_ORG_ID", ORG)
+    with m3ter.M3ter() as client:
+        yield client

@@ -1,0 +1,160 @@
+"""The spec itself: valid OpenAPI 3.0.3, every operation bound to a handler, every
+example valid against its schema, every pattern portable and right."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+from jsonschema_path import SchemaPath
+from openapi_schema_validator import OAS30Validator
+from openapi_spec_validator import validate
+
+from mockserver.api.registry import HANDLERS
+from mockserver.app import load_spec
+
+SPEC = load_spec()
+METHODS = ("get", "put", "post", "delete", "patch")
+OPERATIONS = [(path, method, op) for path, item in SPEC["paths"].items()
+              for method, op in item.items() if method in METHODS]
+
+
+def test_spec_is_valid_openapi_303():
+    assert SPEC["openapi"] == "3.0.3"
+    validate(SPEC)
+
+
+def test_all_43_operations_have_unique_ids_bound_to_handlers():
+    ids = [op["operationId"] for _, _, op in OPERATIONS]
+    assert len(ids) == 43
+    assert len(set(ids)) == 43
+    assert set(ids) == set(HANDLERS)
+
+
+@pytest.mark.parametrize(("path", "method", "op"), OPERATIONS, ids=lambda v: v if isinstance(v, str) else "")
+def test_every_operation_documents_its_errors(path, method, op):
+    statuses = set(op["responses"])
+    assert "200" in statuses and "400" in statuses and "401" in statuses
+    if path.startswith("/organizations/"):
+        assert "403" in statuses
+    if "{id}" in path or "{jobId}" in path or "{entityType}" in path:
+        assert "404" in statuses
+    if "requestBody" in op:
+        assert "415" in statuses
+    if method == "put" and "requestBody" in op:
+        assert "409" in statuses
+
+
+def _resolve(node):
+    """The spec with every $ref replaced by its target (no cycles in this spec)."""
+    if isinstance(node, dict):
+        if "$ref" in node:
+            target = SPEC
+            for part in node["$ref"].lstrip("#/").split("/"):
+                target = target[part]
+            return _resolve(target)
+        return {k: _resolve(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolve(v) for v in node]
+    return node
+
+
+def _examples():
+    found = []
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            if "example" in node and isinstance(node.get("schema") or node, dict):
+                schema = node["schema"] if "schema" in node else {k: v for k, v in node.items() if k != "example"}
+                found.append((where, schema, node["example"]))
+            for key, value in node.items():
+                if key != "example":
+                    walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}/{i}")
+
+    walk(SPEC, "#")
+    return found
+
+
+EXAMPLES = _examples()
+
+
+def test_there_are_examples():
+    assert len(EXAMPLES) >= 15
+
+
+@pytest.mark.parametrize(("where", "schema", "example"), EXAMPLES, ids=[e[0] for e in EXAMPLES])
+def test_every_example_validates(where, schema, example):
+    errors = list(OAS30Validator(_resolve(schema)).iter_errors(example))
+    assert not errors, [e.message for e in errors]
+
+
+def _patterns():
+    found = []
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                found.append((where, node["pattern"]))
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}/{i}")
+
+    walk(SPEC, "#")
+    return found
+
+
+PATTERNS = _patterns()
+
+
+@pytest.mark.parametrize(("where", "pattern"), PATTERNS, ids=[p[0] for p in PATTERNS])
+def test_pattern_compiles_in_python(where, pattern):
+    re.compile(pattern)
+
+
+def test_patterns_compile_in_ecmascript():
+    node = shutil.which("node")
+    assert node, "Node.js is needed to check ECMAScript patterns (it is part of the dev machine)"
+    script = "const ps = JSON.parse(process.argv[1]); for (const p of ps) { new RegExp(p); } console.log(ps.length);"
+    result = subprocess.run([node, "-e", script, json.dumps([p for _, p in PATTERNS])],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) == len(PATTERNS)
+
+
+CODE = re.compile(SPEC["components"]["schemas"]["Code"]["pattern"])
+AGGREGATION_CODE = re.compile(SPEC["components"]["schemas"]["AggregationCode"]["pattern"])
+ARN = re.compile(SPEC["components"]["schemas"]["ExportDestinationS3Request"]["allOf"][1]["properties"]["iamRoleArn"]["pattern"])
+
+
+@pytest.mark.parametrize("value", ["a", "nightly_export", "two words", "ünïcode-ok", "a b  c", "x1!"])
+def test_code_pattern_accepts(value):
+    assert CODE.search(value)
+
+
+@pytest.mark.parametrize("value", ["", " lead", "trail ", "tab\tinside", "new\nline", "\x07bell", "end\x7f"])
+def test_code_pattern_rejects(value):
+    assert not CODE.search(value)
+
+
+@pytest.mark.parametrize("value", ["storage", "_private", "$cost", "gb2", "größe", "Zürich_2"])
+def test_aggregation_code_accepts(value):
+    assert AGGREGATION_CODE.search(value)
+
+
+@pytest.mark.parametrize("value", ["2fast", "with space", "dash-ed", "", "dot.ted"])
+def test_aggregation_code_rejects(value):
+    assert not AGGREGATION_CODE.search(value)
+
+
+def test_iam_role_arn_pattern():
+    assert ARN.search("arn:aws:iam::123456789012:role/m3ter")
+    assert not ARN.search("arn:aws:s3:::bucket")
+    assert not ARN.search("arn:aws:iam::acct:role/x")
