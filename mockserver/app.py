@@ -14,16 +14,19 @@ from connexion.resolver import Resolver
 
 from mockserver.backend.core import Backend
 from mockserver.domain.clock import Clock
+from mockserver.domain.delivery_policy import RetryPolicy
 
 from .api import errors
 from .api.context import BACKEND_EXTENSION
 from .api.middleware import MockMiddleware, compile_routes
-from .api.registry import resolve
+from .api.registry import resolve, resolve_admin
 from .api.validation import VALIDATOR_MAP
 from .settings import Settings
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "openapi"
 M3TER_SPEC = SPEC_DIR / "m3ter.yaml"
+ADMIN_SPEC = SPEC_DIR / "admin.yaml"
+ADMIN_BASE = "/_mock"
 
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -40,11 +43,13 @@ def create_app(settings: Settings | None = None) -> connexion.FlaskApp:
     settings = settings or Settings()
     # Connexion warns once per call that the token endpoint takes JSON and form bodies;
     # that is by design here.
-    logging.getLogger("connexion.operations.openapi").setLevel(logging.ERROR)
+    logging.getLogger("connexion.operations.openapi3").setLevel(logging.ERROR)
     backend = Backend(
         clock=Clock(frozen_at=settings.frozen_clock),
         clients=settings.clients,
         token_lifetime_seconds=settings.token_lifetime_seconds,
+        retry_policy=RetryPolicy(settings.delivery_attempts, settings.delivery_base_delay_seconds),
+        delivery_timeout_seconds=settings.delivery_timeout_seconds,
     )
     spec = load_spec()
     app = connexion.FlaskApp(__name__, specification_dir=str(SPEC_DIR))
@@ -56,14 +61,24 @@ def create_app(settings: Settings | None = None) -> connexion.FlaskApp:
         validator_map=VALIDATOR_MAP,
         swagger_ui_options=None,
     )
+    admin_spec = load_spec(ADMIN_SPEC)
+    app.add_api(
+        admin_spec,
+        base_path=ADMIN_BASE,
+        resolver=Resolver(function_resolver=resolve_admin),
+        strict_validation=True,
+        validate_responses=settings.validate_responses,
+        validator_map=VALIDATOR_MAP,
+        swagger_ui_options=None,
+    )
     app.app.extensions[BACKEND_EXTENSION] = backend
     app.app.json.compact = True
     app.add_middleware(
         MockMiddleware,
         position=MiddlewarePosition.BEFORE_EXCEPTION,
         backend=backend,
-        routes=compile_routes(spec["paths"], ()),
-        passthrough_prefixes=("/openapi.json", "/ui"),
+        routes=compile_routes(spec["paths"]) + compile_routes(admin_spec["paths"], ADMIN_BASE),
+        passthrough_prefixes=("/openapi.json", "/ui", ADMIN_BASE + "/openapi.json", ADMIN_BASE + "/ui"),
         quiet=settings.quiet,
     )
     errors.register(app)

@@ -16,6 +16,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--client", action="append", default=[], metavar="ID:SECRET[:ORG,ORG...]",
                        help="accept only these API clients (repeatable; also M3TER_MOCK_CLIENTS)")
     serve.add_argument("--quiet", action="store_true", help="no per-request log lines")
+    serve.add_argument("--delivery-attempts", type=int, default=5, metavar="N",
+                       help="webhook delivery attempts before giving up (default 5)")
+    serve.add_argument("--delivery-backoff", type=float, default=1.0, metavar="SECONDS",
+                       help="delay before the first retry; doubles each time (default 1)")
     args = parser.parse_args(argv)
 
     if args.command == "serve":
@@ -27,11 +31,15 @@ def serve_forever(args) -> int:
     import uvicorn
 
     from .app import create_app
+    from .domain.delivery_policy import RetryPolicy
     from .settings import Settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     try:
-        settings = Settings.from_environment(args.client, quiet=args.quiet)
+        settings = Settings.from_environment(
+            args.client, quiet=args.quiet, delivery_attempts=args.delivery_attempts,
+            delivery_base_delay_seconds=args.delivery_backoff)
+        RetryPolicy(settings.delivery_attempts, settings.delivery_base_delay_seconds)
     except ValueError as exc:
         print(f"m3ter-mock: {exc}", file=sys.stderr)
         return 2

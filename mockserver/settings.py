@@ -16,6 +16,9 @@ class Settings:
     quiet: bool = False
     token_lifetime_seconds: int = 18000
     frozen_clock: datetime | None = None
+    delivery_attempts: int = 5
+    delivery_base_delay_seconds: float = 1.0
+    delivery_timeout_seconds: float = 10.0
 
     @classmethod
     def from_environment(cls, client_specs: list[str] | None = None, **overrides) -> "Settings":

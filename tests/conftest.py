@@ -22,12 +22,23 @@ class AccessLogRecorder(logging.Handler):
 
 
 ACCESS_LOG = AccessLogRecorder()
+EVERY_LOG = AccessLogRecorder()
 
 
 def pytest_configure(config):
     logger = logging.getLogger("m3ter_mock.access")
     logger.setLevel(logging.INFO)
     logger.addHandler(ACCESS_LOG)
+    # Every log record of the whole run (the mock's, Connexion's, httpx's...), to prove at
+    # the end that no secret was ever logged. Every secret the tests use contains "secret".
+    logging.getLogger().addHandler(EVERY_LOG)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    leaked = [line for line in EVERY_LOG.lines if "secret" in line.lower()]
+    if leaked:
+        print("\nA secret reached the log during the test run:", *leaked[:5], sep="\n  ")
+        session.exitstatus = 1
 
 
 @pytest.fixture(autouse=True)

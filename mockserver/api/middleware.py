@@ -27,9 +27,10 @@ access_log = logging.getLogger("m3ter_mock.access")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def compile_routes(spec_paths: dict, extra_prefixes: tuple[str, ...]) -> list[tuple[re.Pattern, set[str]]]:
+def compile_routes(spec_paths: dict, prefix: str = "") -> list[tuple[re.Pattern, set[str]]]:
     routes = []
     for template, item in spec_paths.items():
+        template = prefix + template
         methods = {m.upper() for m in item if m in ("get", "put", "post", "delete", "patch")}
         regex = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "/?$"
         routes.append((re.compile(regex), methods))

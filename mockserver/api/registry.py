@@ -3,7 +3,7 @@ spec through this table, so an operation without a handler fails at start-up."""
 
 from __future__ import annotations
 
-from . import oauth
+from . import admin, oauth
 from . import resources as r
 
 HANDLERS = {
@@ -32,8 +32,8 @@ HANDLERS = {
     "GetJob": r.not_implemented("GET /dataexports/jobs/{id}"),
     "GenerateDataExportFileDownloadUrl": r.not_implemented("GET /dataexports/jobs/{jobId}/getdownloadurl"),
     # events
-    "ListEvents": r.not_implemented("GET /events"),
-    "GetEvent": r.not_implemented("GET /events/{id}"),
+    "ListEvents": r.list_events,
+    "GetEvent": r.get_event,
     "ListEventFields": r.list_event_fields,
     "ListEventTypes": r.list_event_types,
     # notifications
@@ -42,7 +42,7 @@ HANDLERS = {
     "GetNotification": r.notifications.retrieve,
     "UpdateNotification": r.notifications.update,
     "DeleteNotification": r.notifications.delete,
-    "EvaluateCalculation": r.not_implemented("POST /notifications/evaluate"),
+    "EvaluateCalculation": r.evaluate_calculation,
     # webhook destinations
     "ListWebhookIntegrations": r.webhooks.list,
     "CreateWebhookDestination": r.webhooks.create,
@@ -60,9 +60,25 @@ HANDLERS = {
     "GetIntegrationConfigForType": r.get_integration_config_for_entity,
 }
 
+ADMIN_HANDLERS = {
+    "GetClock": admin.get_clock,
+    "SetClock": admin.set_clock,
+    "InjectEvent": admin.inject_event,
+    "ListDeliveries": admin.list_deliveries,
+    "ResetMock": admin.reset_mock,
+    "DisableIntegrationConfig": admin.disable_integration_config,
+}
 
-def resolve(operation_id: str):
-    try:
-        return HANDLERS[operation_id]
-    except KeyError:
-        raise LookupError(f"operationId {operation_id!r} has no handler in mockserver.api.registry") from None
+
+def _resolver(table: dict, name: str):
+    def resolve(operation_id: str):
+        try:
+            return table[operation_id]
+        except KeyError:
+            raise LookupError(f"operationId {operation_id!r} has no handler in {name}") from None
+
+    return resolve
+
+
+resolve = _resolver(HANDLERS, "mockserver.api.registry.HANDLERS")
+resolve_admin = _resolver(ADMIN_HANDLERS, "mockserver.api.registry.ADMIN_HANDLERS")

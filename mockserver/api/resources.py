@@ -5,7 +5,9 @@ from __future__ import annotations
 from mockserver.domain import catalogue
 from mockserver.domain.errors import MockError
 
-from .context import backend, caller
+from mockserver.backend import notifying
+
+from .context import backend, caller, page, query_list
 from .crud import crud_handlers
 
 compound_aggregations = crud_handlers("compound_aggregations", array_filters=("ids", "codes", "productId"))
@@ -41,6 +43,26 @@ def list_event_types(orgId, user):
 def list_event_fields(orgId, user, eventName=None):
     names = [eventName] if eventName is not None else catalogue.EVENT_TYPES
     return {"events": {name: catalogue.fields_for(name) for name in names}}
+
+
+EVENT_FILTERS = ("accountId", "eventName", "eventType", "includeActioned", "notificationCode",
+                 "notificationId", "resourceId")
+
+
+def list_events(orgId, user, pageSize=None, nextToken=None, **query):
+    filters = {name: query.get(name) for name in EVENT_FILTERS}
+    filters["ids"] = query_list(query.get("ids"))
+    items, token = backend().events.list(caller(orgId, user), filters, pageSize, nextToken)
+    return page(items, token)
+
+
+def get_event(orgId, id, user):
+    return backend().events.get(caller(orgId, user), id)
+
+
+def evaluate_calculation(orgId, user, body):
+    return notifying.evaluate(backend(), caller(orgId, user), body["calculation"],
+                              body.get("eventName"), body.get("eventId"))
 
 
 def not_implemented(what: str):

@@ -7,19 +7,24 @@ Nothing here imports Flask or Connexion.
 from __future__ import annotations
 
 import secrets
+from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
+from mockserver.domain import catalogue
 from mockserver.domain.auth import Authenticator, Client
-from mockserver.domain.clock import Clock
+from mockserver.domain.errors import MockError
+from mockserver.domain.clock import Clock, utc
+from mockserver.domain.delivery_policy import RetryPolicy
 from mockserver.domain.pagination import Cursors, ListScope
 
-from .crud import DEFAULT_PAGE_SIZE, Caller, CrudService, ResourceKind
+from .crud import DEFAULT_PAGE_SIZE, Caller, CrudService, ResourceKind, public_view
 from .store import Collection, Store
 
 
 class Backend:
     def __init__(self, clock: Clock | None = None, clients: list[Client] | None = None,
-                 token_lifetime_seconds: int = 18000):
+                 token_lifetime_seconds: int = 18000, retry_policy: RetryPolicy | None = None,
+                 delivery_timeout_seconds: float = 10.0):
         self.clock = clock or Clock()
         self.store = Store()
         self._secret = secrets.token_bytes(32)
@@ -38,11 +43,73 @@ class Backend:
         self.webhooks = webhooks.WebhookService(self, webhooks.KIND)
         self.integration_configs = integration_configs.IntegrationConfigService(self, integration_configs.KIND)
 
-    def reset(self) -> None:
-        """Empty every organization and put the clock back on real time."""
+        from .deliveries import DeliveryWorker
+        from .events import EventLog
+        from .notifying import NotificationEngine
+
+        self.events = EventLog(self)
+        self.notifications_engine = NotificationEngine(self)
+        self.deliveries = DeliveryWorker(self, retry_policy, delivery_timeout_seconds)
+        self.add_change_listener(self.events.on_entity_changed)
+        self.events.add_listener(self.notifications_engine.on_event)
+
+    def reset(self, keep_clock: bool = False) -> None:
+        """Empty every organization and drop pending deliveries; unless ``keep_clock``, put
+        the clock back on real time."""
+        self.deliveries.clear()
+        self.deliveries.wait_idle(timeout=10)
         self.store.reset()
-        if self.clock.frozen:
+        if not keep_clock:
+            self.clock.reset()
+
+    # -- the clock and injected events (the admin API) -----------------------------------
+    def change_clock(self, freeze: bool | None = None, at: str | datetime | None = None,
+                     advance_seconds: float | None = None) -> None:
+        if freeze is False and (at is not None or advance_seconds):
+            raise MockError.bad_request("freeze: false cannot be combined with at or advanceSeconds")
+        if freeze is False:
             self.clock.unfreeze()
+            self.run_due()
+            return
+        if freeze and not self.clock.frozen:
+            self.clock.freeze()
+        target = _parse_instant(at) if at is not None else None
+        if advance_seconds:
+            target = (target or self.clock.now()) + timedelta(seconds=advance_seconds)
+        if target is not None:
+            if target < self.clock.now():
+                raise MockError.bad_request(f"at: {target.isoformat()} is earlier than the clock; it only moves forward")
+            self.advance_to(target)
+        self.run_due()
+
+    def advance_to(self, target: datetime) -> None:
+        """Move the (frozen) clock to ``target`` one due time at a time, so everything that
+        falls due on the way runs at its own time and in order: a retry that becomes due
+        on the way is itself retried before ``target`` if its back-off allows."""
+        if not self.clock.frozen:
+            self.clock.freeze()
+        while True:
+            self.run_due()
+            upcoming = self.deliveries.next_due_time()
+            if upcoming is None or upcoming > target:
+                break
+            self.clock.set(max(upcoming, self.clock.now()))
+        self.clock.set(target)
+        self.run_due()
+
+    def run_due(self, timeout: float = 30.0) -> None:
+        """Wait until the work that is due by the clock (deliveries) has run."""
+        self.deliveries.wait_idle(timeout)
+
+    def inject_event(self, org_id: str, event_name: str, *, new: dict | None = None, old: dict | None = None,
+                     resource_id: str | None = None, account_id: str | None = None) -> dict:
+        if not catalogue.is_event_type(event_name):
+            raise MockError.bad_request(f"eventName: {event_name!r} is not an event type (see GET /events/types)")
+        subject = new or old or {}
+        event = self.events.record(org_id, event_name, new=new, old=old,
+                                   resource_id=resource_id or subject.get("id"),
+                                   account_id=account_id or subject.get("accountId"))
+        return public_view(event)
 
     # -- changes ------------------------------------------------------------------------
     def add_change_listener(self, listener) -> None:
@@ -84,3 +151,12 @@ class Backend:
         for seq in seqs:
             if after is None or (seq < after if newest_first else seq > after):
                 yield seq, collection.items[collection.order[seq]]
+
+
+def _parse_instant(value: str | datetime) -> datetime:
+    if isinstance(value, datetime):
+        return utc(value)
+    try:
+        return utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:
+        raise MockError.bad_request(f"at: {value!r} is not an ISO-8601 date-time") from None

@@ -3,6 +3,8 @@
 Real time by default. Tests (and users, through the admin API) can freeze it and move it
 forward, so token expiry, webhook retry back-off and export schedules can be driven
 without sleeping. Listeners are told after every advance so work that became due runs.
+Time never goes backwards: released after being moved forward, the clock runs on from
+where it stood (real time plus the distance it was moved).
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ class Clock:
     def __init__(self, frozen_at: datetime | None = None):
         self._lock = threading.Lock()
         self._frozen_at = utc(frozen_at) if frozen_at else None
+        self._offset = timedelta(0)  # how far ahead of real time a running clock is
         self._listeners: list[Callable[[datetime], None]] = []
 
     def now(self) -> datetime:
         with self._lock:
             if self._frozen_at is not None:
                 return self._frozen_at
-        return datetime.now(timezone.utc)
+            return datetime.now(timezone.utc) + self._offset
 
     @property
     def frozen(self) -> bool:
@@ -39,24 +42,35 @@ class Clock:
 
     def freeze(self, at: datetime | None = None) -> datetime:
         with self._lock:
-            self._frozen_at = utc(at) if at else datetime.now(timezone.utc)
+            running_now = datetime.now(timezone.utc) + self._offset
+            self._frozen_at = utc(at) if at else self._frozen_at or running_now
             return self._frozen_at
 
     def unfreeze(self) -> None:
         with self._lock:
+            if self._frozen_at is None:
+                return
+            self._offset = self._frozen_at - datetime.now(timezone.utc)
             self._frozen_at = None
-        self._notify(datetime.now(timezone.utc))
+            now = self._frozen_at or datetime.now(timezone.utc) + self._offset
+        self._notify(now)
 
     def advance(self, delta: timedelta) -> datetime:
         """Move a frozen clock forward (a running clock is frozen at now first)."""
         if delta < timedelta(0):
             raise ValueError("the clock only moves forward")
         with self._lock:
-            base = self._frozen_at or datetime.now(timezone.utc)
+            base = self._frozen_at or datetime.now(timezone.utc) + self._offset
             self._frozen_at = base + delta
             now = self._frozen_at
         self._notify(now)
         return now
+
+    def reset(self) -> None:
+        """Back to real time (for a fresh start; this is the one way time can go back)."""
+        with self._lock:
+            self._frozen_at = None
+            self._offset = timedelta(0)
 
     def set(self, at: datetime) -> datetime:
         """Freeze the clock at a later instant."""

@@ -56,6 +56,8 @@ def run_view(config: dict, last_run: dict | None) -> dict:
         run["destinationId"] = config["destinationId"]
     if last_run:
         run.update(last_run)
+    if not config["enabled"]:
+        run["status"] = "DISABLED"
     return run
 
 
@@ -64,8 +66,12 @@ class IntegrationConfigService(CrudService):
         return self.modify(caller, config_id, {"enabled": True})
 
     def last_run(self, caller: Caller, config: dict) -> dict | None:
-        """Run fields (status, times, url, error) of the latest delivery; none yet."""
-        return None
+        """Run fields (status, times, url, error) of the configuration's latest delivery."""
+        return self.backend.deliveries.last_run(caller.org_id, config["id"])
+
+    def disable(self, caller: Caller, config_id: str) -> dict:
+        """m3ter disables a configuration itself (e.g. after failures); the admin API uses this."""
+        return self.modify(caller, config_id, {"enabled": False})
 
     def get_run(self, caller: Caller, config_id: str) -> dict:
         with self.backend.store.lock:

@@ -1,0 +1,73 @@
+"""``m3ter-mock serve`` as a user runs it: a subprocess on a free loopback port, logging one
+line per request, and never a secret."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from tests.support.receiver import receiving
+
+SECRET = "cli-webhook-secret-4c1d"
+CLIENT_SECRET = "cli-client-secret-77aa"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def served():
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mockserver", "serve", "--port", str(port), "--client", f"cli:{CLIENT_SECRET}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for line in process.stdout:  # the first log line says it is serving
+            if "serving on" in line:
+                break
+        with httpx.Client(base_url=base, timeout=10, trust_env=False) as client:
+            client.get("/openapi.json")  # uvicorn is accepting once this answers
+            yield client, process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_serve_logs_requests_and_never_secrets(served):
+    client, process = served
+    basic = base64.b64encode(f"cli:{CLIENT_SECRET}".encode()).decode()
+    token = client.post("/oauth/token", json={"grant_type": "client_credentials"},
+                        headers={"Authorization": f"Basic {basic}"}).json()["access_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    org = "/organizations/cli-org"
+    with receiving() as receiver:
+        hook = client.post(f"{org}/integrationdestinations/webhooks", headers=auth, json={
+            "name": "h", "description": "d", "url": receiver.url,
+            "credentials": {"type": "M3TER_SIGNED_REQUEST", "apiKey": "k", "secret": SECRET}}).json()
+        assert hook["credentials"]["secret"] == SECRET
+        note = client.post(f"{org}/notifications/configurations", headers=auth, json={
+            "name": "n", "code": "n", "description": "d", "alwaysFireEvent": True,
+            "eventName": "configuration.compoundaggregation.created"}).json()
+        client.post(f"{org}/integrationconfigs", headers=auth, json={
+            "entityType": "Notification", "entityId": note["id"], "destination": "Webhook", "destinationId": hook["id"]})
+        client.post(f"{org}/compoundaggregations", headers=auth, json={
+            "name": "s", "rounding": "UP", "quantityPerUnit": 1, "unit": "GB", "calculation": "a"})
+        assert receiver.wait_for(1)
+        client.get(f"{org}/integrationdestinations/webhooks/{hook['id']}", headers=auth)
+        client.get(f"{org}/integrationdestinations/webhooks/{hook['id']}/nope", headers=auth)
+        denied = client.get(f"{org}/compoundaggregations", headers={"Authorization": "Bearer forged"})
+        assert denied.status_code == 401
+    process.terminate()
+    log, _ = process.communicate(timeout=10)
+    assert f"POST {org}/integrationdestinations/webhooks 200" in log
+    assert f"GET {org}/compoundaggregations 401" in log
+    assert SECRET not in log and CLIENT_SECRET not in log and token not in log
