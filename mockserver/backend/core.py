@@ -56,8 +56,9 @@ class Backend:
     def reset(self, keep_clock: bool = False) -> None:
         """Empty every organization and drop pending deliveries; unless ``keep_clock``, put
         the clock back on real time."""
-        self.deliveries.clear()
-        self.deliveries.wait_idle(timeout=10)
+        for worker in self.workers():
+            worker.clear()
+            worker.wait_idle(timeout=10)
         self.store.reset()
         if not keep_clock:
             self.clock.reset()
@@ -90,7 +91,7 @@ class Backend:
             self.clock.freeze()
         while True:
             self.run_due()
-            upcoming = self.deliveries.next_due_time()
+            upcoming = min((t for t in (w.next_due_time() for w in self.workers()) if t is not None), default=None)
             if upcoming is None or upcoming > target:
                 break
             self.clock.set(max(upcoming, self.clock.now()))
@@ -98,8 +99,16 @@ class Backend:
         self.run_due()
 
     def run_due(self, timeout: float = 30.0) -> None:
-        """Wait until the work that is due by the clock (deliveries) has run."""
-        self.deliveries.wait_idle(timeout)
+        """Wait until the work that is due by the clock (deliveries, exports) has run,
+        including work that the due work itself made due."""
+        for _ in range(100):
+            for worker in self.workers():
+                worker.wait_idle(timeout)
+            if all(w.wait_idle(0) for w in self.workers()):
+                return
+
+    def workers(self):
+        return [self.deliveries.queue]
 
     def inject_event(self, org_id: str, event_name: str, *, new: dict | None = None, old: dict | None = None,
                      resource_id: str | None = None, account_id: str | None = None) -> dict:

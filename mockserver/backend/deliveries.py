@@ -13,13 +13,9 @@ start an endless loop).
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import json
-import threading
 import uuid
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 
 import httpx
 
@@ -28,6 +24,7 @@ from mockserver.domain.clock import isoformat
 from mockserver.domain.delivery_policy import RetryPolicy
 
 from .crud import Caller
+from .worker import DueWorker
 
 ATTEMPTS = "deliveryattempts"
 RUNS = "integrationruns"  # latest run per integration configuration, keyed by its id
@@ -47,100 +44,19 @@ class Delivery:
     first_started: str | None = None
 
 
-@dataclass(order=True)
-class _Due:
-    at: datetime
-    seq: int
-    delivery: Delivery = field(compare=False)
-
-
 class DeliveryWorker:
     def __init__(self, backend, policy: RetryPolicy | None = None, timeout_seconds: float = 10.0):
         self.backend = backend
         self.policy = policy or RetryPolicy()
         self._http = httpx.Client(timeout=timeout_seconds, trust_env=False, follow_redirects=False)
-        self._cond = threading.Condition()
-        self._queue: list[_Due] = []
-        self._seq = itertools.count()
-        self._in_flight = 0
-        self._thread: threading.Thread | None = None
-        self._stopping = False
-        backend.clock.add_listener(lambda _now: self.wake())
+        self.queue = DueWorker(backend.clock, "deliveries", self._attempt)
 
-    # -- producer side ------------------------------------------------------------------
     def enqueue(self, caller: Caller, event: dict, config: dict, webhook: dict, *, after_failure: bool) -> None:
         body = json.dumps(event, separators=(",", ":"), sort_keys=True).encode()
         delivery = Delivery(id=str(uuid.uuid4()), org_id=caller.org_id, event=event, config_id=config["id"],
                             destination_id=webhook["id"], url=webhook["url"], body=body,
                             after_failure=after_failure)
-        self._schedule(delivery, self.backend.clock.now())
-
-    def _schedule(self, delivery: Delivery, at: datetime) -> None:
-        with self._cond:
-            heapq.heappush(self._queue, _Due(at, next(self._seq), delivery))
-            self._ensure_thread()
-            self._cond.notify_all()
-
-    def wake(self) -> None:
-        with self._cond:
-            self._cond.notify_all()
-
-    def wait_idle(self, timeout: float = 30.0) -> bool:
-        """Block until nothing is due and nothing is being sent (True), or the timeout."""
-        with self._cond:
-            return self._cond.wait_for(lambda: self._in_flight == 0 and self._next_due() is None, timeout)
-
-    def next_due_time(self) -> datetime | None:
-        with self._cond:
-            return self._queue[0].at if self._queue else None
-
-    def pending(self) -> int:
-        with self._cond:
-            return len(self._queue) + self._in_flight
-
-    def clear(self) -> None:
-        with self._cond:
-            self._queue.clear()
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._http.close()
-
-    # -- worker side --------------------------------------------------------------------
-    def _ensure_thread(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._run, name="m3ter-mock-deliveries", daemon=True)
-            self._thread.start()
-
-    def _next_due(self) -> _Due | None:
-        if self._queue and self._queue[0].at <= self.backend.clock.now():
-            return self._queue[0]
-        return None
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._stopping and self._next_due() is None:
-                    self._cond.wait(timeout=self._sleep_seconds())
-                if self._stopping:
-                    return
-                due = heapq.heappop(self._queue)
-                self._in_flight += 1
-            try:
-                self._attempt(due.delivery)
-            finally:
-                with self._cond:
-                    self._in_flight -= 1
-                    self._cond.notify_all()
-
-    def _sleep_seconds(self) -> float | None:
-        if not self._queue or self.backend.clock.frozen:
-            return None  # woken by enqueue or by the clock moving
-        return max(0.0, (self._queue[0].at - self.backend.clock.now()).total_seconds())
+        self.queue.schedule(delivery, self.backend.clock.now())
 
     def _attempt(self, delivery: Delivery) -> None:
         store = self.backend.store
@@ -174,7 +90,7 @@ class DeliveryWorker:
         next_at = finished + self.policy.delay_after(delivery.attempts) if outcome == "retrying" else None
         self._record(delivery, started, finished, status_code, error, outcome, next_at)
         if next_at is not None:
-            self._schedule(delivery, next_at)
+            self.queue.schedule(delivery, next_at)
         elif outcome == "failed" and not delivery.after_failure:
             self._report_failure(delivery, status_code, error)
 

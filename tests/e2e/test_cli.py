@@ -7,6 +7,7 @@ import base64
 import socket
 import subprocess
 import sys
+import threading
 
 import httpx
 import pytest
@@ -23,6 +24,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_until_listening(port: int, attempts: int = 200) -> None:
+    """uvicorn binds the port a moment after the mock logs that it is serving."""
+    for _ in range(attempts):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.05).close()
+            return
+        except OSError:
+            threading.Event().wait(0.025)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
 @pytest.fixture
 def served():
     port = free_port()
@@ -31,11 +43,11 @@ def served():
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        for line in process.stdout:  # the first log line says it is serving
+        for line in process.stdout:  # the first log line says it is about to serve
             if "serving on" in line:
                 break
+        wait_until_listening(port)
         with httpx.Client(base_url=base, timeout=10, trust_env=False) as client:
-            client.get("/openapi.json")  # uvicorn is accepting once this answers
             yield client, process
     finally:
         process.terminate()
