@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="webhook delivery attempts before giving up (default 5)")
     serve.add_argument("--delivery-backoff", type=float, default=1.0, metavar="SECONDS",
                        help="delay before the first retry; doubles each time (default 1)")
+    serve.add_argument("--export-dir", metavar="DIR",
+                       help="also write data export files under DIR/<bucket>/<key>")
     args = parser.parse_args(argv)
 
     if args.command == "serve":
@@ -38,7 +40,7 @@ def serve_forever(args) -> int:
     try:
         settings = Settings.from_environment(
             args.client, quiet=args.quiet, delivery_attempts=args.delivery_attempts,
-            delivery_base_delay_seconds=args.delivery_backoff)
+            delivery_base_delay_seconds=args.delivery_backoff, export_dir=args.export_dir)
         RetryPolicy(settings.delivery_attempts, settings.delivery_base_delay_seconds)
     except ValueError as exc:
         print(f"m3ter-mock: {exc}", file=sys.stderr)

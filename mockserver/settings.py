@@ -19,6 +19,7 @@ class Settings:
     delivery_attempts: int = 5
     delivery_base_delay_seconds: float = 1.0
     delivery_timeout_seconds: float = 10.0
+    export_dir: str | None = None
 
     @classmethod
     def from_environment(cls, client_specs: list[str] | None = None, **overrides) -> "Settings":

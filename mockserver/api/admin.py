@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import flask
+
 from mockserver.backend.crud import Caller
 from mockserver.domain.clock import isoformat
 
@@ -45,3 +47,19 @@ def reset_mock():
 
 def disable_integration_config(orgId, id):
     return backend().integration_configs.disable(Caller(orgId, "m3ter-mock-admin"), id)
+
+
+def download_export(token):
+    name, content, media_type = backend().exports.download(token)
+    return flask.Response(content, status=200, mimetype=media_type,
+                          headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def export_job_details(orgId, id):
+    return backend().exports.job_details(Caller(orgId, "m3ter-mock-admin"), id)
+
+
+def inject_export_fault(orgId, body):
+    pending = backend().exports.inject_fault(orgId, body.get("scheduleId"), body.get("count", 1),
+                                             body.get("message") or "fault injected through the admin API")
+    return {"pendingFaults": pending}

@@ -27,10 +27,10 @@ HANDLERS = {
     "UpdateSchedule": r.export_schedules.update,
     "DeleteSchedule": r.export_schedules.delete,
     # ad-hoc exports and jobs
-    "TriggerDataExport": r.not_implemented("POST /dataexports/adhoc"),
-    "listJobStatuses": r.not_implemented("GET /dataexports/jobs"),
-    "GetJob": r.not_implemented("GET /dataexports/jobs/{id}"),
-    "GenerateDataExportFileDownloadUrl": r.not_implemented("GET /dataexports/jobs/{jobId}/getdownloadurl"),
+    "TriggerDataExport": r.create_adhoc_export,
+    "listJobStatuses": r.list_export_jobs,
+    "GetJob": r.get_export_job,
+    "GenerateDataExportFileDownloadUrl": r.get_export_download_url,
     # events
     "ListEvents": r.list_events,
     "GetEvent": r.get_event,
@@ -67,6 +67,9 @@ ADMIN_HANDLERS = {
     "ListDeliveries": admin.list_deliveries,
     "ResetMock": admin.reset_mock,
     "DisableIntegrationConfig": admin.disable_integration_config,
+    "DownloadExport": admin.download_export,
+    "GetExportJobDetails": admin.export_job_details,
+    "InjectExportFault": admin.inject_export_fault,
 }
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from mockserver.domain import catalogue
-from mockserver.domain.errors import MockError
+
+import flask
 
 from mockserver.backend import notifying
 
@@ -65,11 +66,23 @@ def evaluate_calculation(orgId, user, body):
                               body.get("eventName"), body.get("eventId"))
 
 
-def not_implemented(what: str):
-    def handler(**_):
-        raise MockError.not_implemented(
-            f"{what} is not implemented by m3ter-mock yet; see the README's list of what the mock serves"
-        )
+def create_adhoc_export(orgId, user, body):
+    return backend().exports.create_adhoc(caller(orgId, user), body)
 
-    handler.__name__ = f"not_implemented_{what.replace(' ', '_')}"
-    return handler
+
+JOB_FILTERS = ("scheduleId", "status", "dateCreatedStart", "dateCreatedEnd")
+
+
+def list_export_jobs(orgId, user, pageSize=None, nextToken=None, **query):
+    filters = {name: query.get(name) for name in JOB_FILTERS}
+    filters["ids"] = query_list(query.get("ids"))
+    items, token = backend().exports.list_jobs(caller(orgId, user), filters, pageSize, nextToken)
+    return page(items, token)
+
+
+def get_export_job(orgId, id, user):
+    return backend().exports.get_job(caller(orgId, user), id)
+
+
+def get_export_download_url(orgId, jobId, user):
+    return backend().exports.download_url(caller(orgId, user), jobId, flask.request.host_url)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import typing as t
 
 from connexion.exceptions import BadRequestProblem
-from connexion.validators import FormDataValidator, JSONRequestBodyValidator
-from jsonschema import ValidationError
+from connexion.utils import is_null, is_nullable
+from connexion.validators import FormDataValidator, JSONRequestBodyValidator, ParameterValidator
+from jsonschema import Draft4Validator, ValidationError
 
 
 def _most_relevant(error: ValidationError) -> ValidationError:
@@ -63,7 +64,23 @@ class FormBodyValidator(FormDataValidator):
         return None
 
 
+class NamedParameterValidator(ParameterValidator):
+    """Query, path and header errors as ``<name>: <reason>`` on one line (Connexion's text is
+    the whole multi-line schema dump, without the parameter's name)."""
+
+    @staticmethod
+    def validate_parameter(parameter_type, value, param, param_name=None):
+        if is_nullable(param) and is_null(value):
+            return None
+        if value is None:
+            return f"{param['name']}: required {parameter_type} parameter is missing" if param.get("required") else None
+        schema = param.get("schema", param)
+        error = next(Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER).iter_errors(value), None)
+        return f"{param['name']}: {error.message}" if error else None
+
+
 VALIDATOR_MAP = {
+    "parameter": NamedParameterValidator,
     "body": {
         "application/json": JSONBodyValidator,
         "application/x-www-form-urlencoded": FormBodyValidator,

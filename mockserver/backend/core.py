@@ -24,7 +24,7 @@ from .store import Collection, Store
 class Backend:
     def __init__(self, clock: Clock | None = None, clients: list[Client] | None = None,
                  token_lifetime_seconds: int = 18000, retry_policy: RetryPolicy | None = None,
-                 delivery_timeout_seconds: float = 10.0):
+                 delivery_timeout_seconds: float = 10.0, export_dir: str | None = None):
         self.clock = clock or Clock()
         self.store = Store()
         self._secret = secrets.token_bytes(32)
@@ -45,12 +45,15 @@ class Backend:
 
         from .deliveries import DeliveryWorker
         from .events import EventLog
+        from .exports import ExportService
         from .notifying import NotificationEngine
 
         self.events = EventLog(self)
         self.notifications_engine = NotificationEngine(self)
         self.deliveries = DeliveryWorker(self, retry_policy, delivery_timeout_seconds)
+        self.exports = ExportService(self, export_dir)
         self.add_change_listener(self.events.on_entity_changed)
+        self.add_change_listener(self.exports.on_entity_changed)
         self.events.add_listener(self.notifications_engine.on_event)
 
     def reset(self, keep_clock: bool = False) -> None:
@@ -72,9 +75,11 @@ class Backend:
             self.clock.unfreeze()
             self.run_due()
             return
-        if freeze and not self.clock.frozen:
-            self.clock.freeze()
         target = _parse_instant(at) if at is not None else None
+        if freeze:
+            # A fresh freeze may start anywhere, even in the past: a test's starting point.
+            self.clock.freeze(target or self.clock.now())
+            target = None
         if advance_seconds:
             target = (target or self.clock.now()) + timedelta(seconds=advance_seconds)
         if target is not None:
@@ -108,7 +113,7 @@ class Backend:
                 return
 
     def workers(self):
-        return [self.deliveries.queue]
+        return [self.deliveries.queue, self.exports.queue]
 
     def inject_event(self, org_id: str, event_name: str, *, new: dict | None = None, old: dict | None = None,
                      resource_id: str | None = None, account_id: str | None = None) -> dict:

@@ -93,3 +93,8 @@ def field_type(event_name: str, field_path: str) -> str | None:
         if fields.get(".".join(parts[:length])) == "map":
             return "any"
     return None
+
+
+def entity_fields(entity: str) -> dict[str, str]:
+    """The fields of an entity the catalogue describes (empty for one it does not)."""
+    return dict(_DATA["entities"].get(entity, {}))

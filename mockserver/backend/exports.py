@@ -1,0 +1,280 @@
+"""Data exports that run: ad-hoc jobs, schedules firing on the clock, export files,
+object keys at destinations, expiring download URLs and failure Events.
+
+A job is PENDING when queued, RUNNING while its files are compiled, then SUCCEEDED or
+FAILED; the export worker does that off the request thread. Every schedule with a cron
+expression has its next fire time queued on the same worker; a fire creates a job with
+the schedule's id, runs it, and queues the next fire. Each queued fire carries the
+schedule's version, so after an update (which reschedules from the new cron) or a delete
+the old fire is simply skipped: every run happens exactly once, in order.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from mockserver.domain import cron
+from mockserver.domain import export_rendering as rendering
+from mockserver.domain.clock import isoformat
+from mockserver.domain.errors import MockError
+from mockserver.domain.pagination import ListScope
+
+from .crud import Caller, ResourceKind, public_view
+from .worker import DueWorker
+
+log = logging.getLogger("m3ter_mock")
+
+JOBS = "dataexportjobs"
+FAULTS = "dataexportfaults"
+DOWNLOADS = "downloads"  # in the store's global space: a URL token is not tied to a path's org
+GLOBAL = ""
+
+DOWNLOAD_LIFETIME = timedelta(minutes=15)
+DOWNLOADABLE_FOR = timedelta(hours=24)
+
+# Which stored collection holds each operational data type the mock keeps.
+STORED_TYPES = {"COMPOUND_AGGREGATIONS": "compoundaggregations"}
+
+
+@dataclass(frozen=True)
+class RunJob:
+    org_id: str
+    job_id: str
+
+
+@dataclass(frozen=True)
+class FireSchedule:
+    org_id: str
+    schedule_id: str
+    version: int
+    at: datetime
+
+
+class ExportService:
+    def __init__(self, backend, export_dir: str | None = None):
+        self.backend = backend
+        self.export_dir = Path(export_dir) if export_dir else None
+        self.queue = DueWorker(backend.clock, "exports", self._handle)
+
+    # -- ad-hoc exports -----------------------------------------------------------------
+    def create_adhoc(self, caller: Caller, body: dict) -> dict:
+        with self.backend.store.lock:
+            self._check_destinations(caller, body.get("destinationIds") or [])
+            job = self._new_job(caller.org_id, body, schedule_id=None, created=self.backend.clock.now())
+        self.queue.schedule(RunJob(caller.org_id, job["id"]), self.backend.clock.now())
+        return {"jobId": job["id"]}
+
+    def _check_destinations(self, caller: Caller, ids: list[str]) -> None:
+        for destination_id in ids:
+            if not self.backend.export_destinations.exists(caller, destination_id):
+                raise MockError.bad_request(f"destinationIds: no export destination with id {destination_id!r}")
+
+    def _new_job(self, org_id: str, source: dict, schedule_id: str | None, created: datetime) -> dict:
+        selection_keys = ("operationalDataTypes",) if source["sourceType"] == "OPERATIONAL" else (
+            "meterIds", "accountIds", "dimensionFilters", "aggregations", "groups", "timePeriod", "endDate")
+        job = {
+            "id": str(uuid.uuid4()),
+            "version": 1,
+            "sourceType": source["sourceType"],
+            "status": "PENDING",
+            "dateCreated": isoformat(created),
+            "_created": created,
+            "_selection": {k: source[k] for k in selection_keys if source.get(k) is not None},
+            "_format": source.get("exportFileFormat") or "CSV",
+            "_destinationIds": list(source.get("destinationIds") or []),
+            "_files": [],
+            "_objects": [],
+        }
+        if schedule_id:
+            job["scheduleId"] = schedule_id
+        self.backend.store.collection(org_id, JOBS).put(job)
+        return job
+
+    # -- jobs -----------------------------------------------------------------------------
+    def _find(self, caller: Caller, job_id: str) -> dict:
+        job = self.backend.store.peek(caller.org_id, JOBS).get(job_id)
+        if job is None:
+            raise MockError.not_found(f"No export job with id {job_id!r}")
+        return job
+
+    def get_job(self, caller: Caller, job_id: str) -> dict:
+        with self.backend.store.lock:
+            return public_view(self._find(caller, job_id))
+
+    def job_details(self, caller: Caller, job_id: str) -> dict:
+        """The job plus what the mock knows beyond m3ter's view: files, object keys, error."""
+        with self.backend.store.lock:
+            job = self._find(caller, job_id)
+            return {**public_view(job),
+                    "files": [{"name": n, "bytes": len(c)} for n, c in job["_files"]],
+                    "objects": list(job["_objects"]),
+                    **({"error": job["_error"]} if job.get("_error") else {})}
+
+    def list_jobs(self, caller: Caller, filters: dict, page_size: int | None, next_token: str | None):
+        active = {k: v for k, v in filters.items() if v is not None and v != []}
+        start = _instant(active.get("dateCreatedStart"), "dateCreatedStart")
+        end = _instant(active.get("dateCreatedEnd"), "dateCreatedEnd")
+
+        def matches(job):
+            return ((active.get("scheduleId") is None or job.get("scheduleId") == active["scheduleId"])
+                    and (active.get("status") is None or job["status"] == active["status"])
+                    and (start is None or job["_created"] >= start)
+                    and (end is None or job["_created"] < end))
+
+        with self.backend.store.lock:
+            items, token = self.backend.paginate(
+                ListScope(caller.org_id, JOBS, active), self.backend.store.peek(caller.org_id, JOBS), matches,
+                page_size, next_token, candidate_ids=active.get("ids"))
+            return [public_view(j) for j in items], token
+
+    # -- downloads ----------------------------------------------------------------------
+    def download_url(self, caller: Caller, job_id: str, base_url: str) -> dict:
+        with self.backend.store.lock:
+            job = self._find(caller, job_id)
+            now = self.backend.clock.now()
+            if now - job["_created"] > DOWNLOADABLE_FOR:
+                raise MockError.bad_request(
+                    f"jobId: job {job_id!r} ran more than 24 hours ago; download URLs are only given for recent jobs")
+            if job["status"] != "SUCCEEDED":
+                raise MockError.bad_request(f"jobId: job {job_id!r} is {job['status']}; it has no file to download")
+            token = secrets.token_urlsafe(32)
+            expires = now + DOWNLOAD_LIFETIME
+            self.backend.store.collection(GLOBAL, DOWNLOADS).put(
+                {"id": token, "orgId": caller.org_id, "jobId": job_id, "_expires": expires})
+        return {"url": f"{base_url.rstrip('/')}/_mock/downloads/{token}", "expirationTime": isoformat(expires)}
+
+    def download(self, token: str) -> tuple[str, bytes, str]:
+        with self.backend.store.lock:
+            grant = self.backend.store.peek(GLOBAL, DOWNLOADS).get(token)
+            if grant is None:
+                raise MockError(403, "this download URL is not valid")
+            if self.backend.clock.now() >= grant["_expires"]:
+                raise MockError(403, "this download URL has expired (they last 15 minutes); ask for a new one")
+            job = self.backend.store.peek(grant["orgId"], JOBS).get(grant["jobId"])
+            if job is None:
+                raise MockError(403, "the export job of this download URL no longer exists")
+            files = list(job["_files"])
+        return rendering.bundle(files)
+
+    # -- faults ----------------------------------------------------------------------------
+    def inject_fault(self, org_id: str, schedule_id: str | None, count: int, message: str) -> int:
+        with self.backend.store.lock:
+            faults = self.backend.store.collection(org_id, FAULTS)
+            for _ in range(count):
+                faults.put({"id": str(uuid.uuid4()), "scheduleId": schedule_id, "message": message})
+            return len(faults)
+
+    def _take_fault(self, org_id: str, job: dict) -> str | None:
+        faults = self.backend.store.peek(org_id, FAULTS)
+        for fault in faults.values():
+            if fault["scheduleId"] is None or fault["scheduleId"] == job.get("scheduleId"):
+                self.backend.store.collection(org_id, FAULTS).remove(fault["id"])
+                return fault["message"]
+        return None
+
+    # -- schedules on the clock -----------------------------------------------------------
+    def on_entity_changed(self, caller: Caller, kind: ResourceKind, action: str, old, new) -> None:
+        if kind.collection != "dataexportschedules" or new is None or not new.get("cronExpression"):
+            return  # a deleted schedule's queued fire finds it gone and is skipped
+        self._queue_next_fire(caller.org_id, new, self.backend.clock.now())
+
+    def _queue_next_fire(self, org_id: str, schedule: dict, after: datetime) -> None:
+        at = cron.next_run(schedule["cronExpression"], after)
+        self.queue.schedule(FireSchedule(org_id, schedule["id"], schedule["version"], at), at)
+
+    # -- the worker -----------------------------------------------------------------------
+    def _handle(self, item) -> None:
+        if isinstance(item, FireSchedule):
+            self._fire(item)
+        else:
+            self._run(item.org_id, item.job_id)
+
+    def _fire(self, fire: FireSchedule) -> None:
+        with self.backend.store.lock:
+            schedule = self.backend.store.peek(fire.org_id, "dataexportschedules").get(fire.schedule_id)
+            if schedule is None or schedule["version"] != fire.version:
+                return  # deleted or rescheduled since this fire was queued
+            job = self._new_job(fire.org_id, schedule, schedule_id=schedule["id"], created=fire.at)
+            self._queue_next_fire(fire.org_id, schedule, fire.at)
+        self._run(fire.org_id, job["id"])
+
+    def _run(self, org_id: str, job_id: str) -> None:
+        store = self.backend.store
+        with store.lock:
+            job = store.peek(org_id, JOBS).get(job_id)
+            if job is None:
+                return
+            started = self.backend.clock.now()
+            job.update(status="RUNNING", startedAt=isoformat(started))
+            fault = self._take_fault(org_id, job)
+            destinations = [store.peek(org_id, "dataexportdestinations").get(d) for d in job["_destinationIds"]]
+            rows_by_type = self._snapshot_rows(org_id, job)
+        problem = fault
+        if problem is None:
+            missing = [d for d, found in zip(job["_destinationIds"], destinations) if found is None]
+            if missing:
+                problem = f"export destination {missing[0]!r} no longer exists"
+        if problem is not None:
+            self._fail(org_id, job, problem)
+            return
+        files = [(rendering.file_name(job_id, type_name, job["_format"]),
+                  rendering.render(rows, columns, job["_format"]))
+                 for type_name, columns, rows in rows_by_type]
+        objects = []
+        for destination in destinations:
+            for (name, content), (type_name, _, _) in zip(files, rows_by_type):
+                key = rendering.object_key(prefix=destination.get("prefix"), org_id=org_id, when=job["_created"],
+                                           type_name=type_name, name=name,
+                                           partition_order=destination["partitionOrder"])
+                objects.append({"destinationId": destination["id"], "bucket": destination["bucketName"], "key": key})
+                self._write(destination["bucketName"], key, content)
+        with store.lock:
+            job.update(status="SUCCEEDED", _files=files, _objects=objects)
+
+    def _snapshot_rows(self, org_id: str, job: dict) -> list[tuple[str, list[str], list[dict]]]:
+        """(type name, columns, rows) per file, read while the store is locked."""
+        if job["sourceType"] == "USAGE":
+            # The mock stores no usage measurements, so usage files have only their header.
+            return [(rendering.USAGE_TYPE, rendering.usage_columns(job["_selection"]), [])]
+        result = []
+        for data_type in job["_selection"]["operationalDataTypes"]:
+            collection = STORED_TYPES.get(data_type)
+            rows = [public_view(e) for e in self.backend.store.peek(org_id, collection).values()] if collection else []
+            columns = rendering.operational_columns(data_type)
+            columns += sorted({k for row in rows for k in row} - set(columns))
+            result.append((rendering.OPERATIONAL_ENTITIES[data_type], columns, rows))
+        return result
+
+    def _write(self, bucket: str, key: str, content: bytes) -> None:
+        if self.export_dir is None:
+            return
+        path = self.export_dir / bucket / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(gzip.compress(content, mtime=0))
+
+    def _fail(self, org_id: str, job: dict, problem: str) -> None:
+        with self.backend.store.lock:
+            job.update(status="FAILED", _error=problem)
+            self.backend.events.record(
+                org_id, "dataexport.job.failure",
+                new={"jobId": job["id"], "scheduleId": job.get("scheduleId"), "sourceType": job["sourceType"],
+                     "destinationIds": job["_destinationIds"], "error": problem, "dateCreated": job["dateCreated"]},
+                resource_id=job["id"])
+
+
+def _instant(value: str | None, field_name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise MockError.bad_request(f"{field_name}: {value!r} is not a date-time like 2026-01-01T00:00:00Z") from None
+    from mockserver.domain.clock import utc
+
+    return utc(parsed)
