@@ -62,22 +62,24 @@ def _resolve(node):
     return node
 
 
+def _walk(node, where="#"):
+    """Every mapping in the spec with its JSON path."""
+    if isinstance(node, dict):
+        yield where, node
+        for key, value in node.items():
+            if key != "example":
+                yield from _walk(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _walk(value, f"{where}/{i}")
+
+
 def _examples():
     found = []
-
-    def walk(node, where):
-        if isinstance(node, dict):
-            if "example" in node and isinstance(node.get("schema") or node, dict):
-                schema = node["schema"] if "schema" in node else {k: v for k, v in node.items() if k != "example"}
-                found.append((where, schema, node["example"]))
-            for key, value in node.items():
-                if key != "example":
-                    walk(value, f"{where}/{key}")
-        elif isinstance(node, list):
-            for i, value in enumerate(node):
-                walk(value, f"{where}/{i}")
-
-    walk(SPEC, "#")
+    for where, node in _walk(SPEC):
+        if "example" in node:
+            schema = node["schema"] if "schema" in node else {k: v for k, v in node.items() if k != "example"}
+            found.append((where, schema, node["example"]))
     return found
 
 
@@ -95,20 +97,7 @@ def test_every_example_validates(where, schema, example):
 
 
 def _patterns():
-    found = []
-
-    def walk(node, where):
-        if isinstance(node, dict):
-            if isinstance(node.get("pattern"), str):
-                found.append((where, node["pattern"]))
-            for key, value in node.items():
-                walk(value, f"{where}/{key}")
-        elif isinstance(node, list):
-            for i, value in enumerate(node):
-                walk(value, f"{where}/{i}")
-
-    walk(SPEC, "#")
-    return found
+    return [(where, node["pattern"]) for where, node in _walk(SPEC) if isinstance(node.get("pattern"), str)]
 
 
 PATTERNS = _patterns()

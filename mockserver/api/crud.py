@@ -11,16 +11,26 @@ from types import SimpleNamespace
 from .context import backend, caller, page, query_list
 
 
+def list_handler(list_of, *, list_filters: tuple[str, ...] = (), array_filters: tuple[str, ...] = ("ids",)):
+    """A list handler: picks the named filters out of the query (array ones split as the
+    SDKs send them) and returns the page ``list_of(backend)(caller, filters, size, token)`` gives."""
+
+    def list_(orgId, user, pageSize=None, nextToken=None, **query):
+        filters = {name: query_list(query.get(name)) for name in array_filters}
+        filters.update({name: query.get(name) for name in list_filters})
+        items, token = list_of(backend())(caller(orgId, user), filters, pageSize, nextToken)
+        return page(items, token)
+
+    return list_
+
+
 def crud_handlers(service_name: str, *, list_filters: tuple[str, ...] = (),
                   array_filters: tuple[str, ...] = ("ids",)) -> SimpleNamespace:
     def service():
         return getattr(backend(), service_name)
 
-    def list_(orgId, user, pageSize=None, nextToken=None, **query):
-        filters = {name: query_list(query.get(name)) for name in array_filters}
-        filters.update({name: query.get(name) for name in list_filters})
-        items, token = service().list(caller(orgId, user), filters, pageSize, nextToken)
-        return page(items, token)
+    list_ = list_handler(lambda b: getattr(b, service_name).list, list_filters=list_filters,
+                         array_filters=array_filters)
 
     def create(orgId, user, body):
         return service().create(caller(orgId, user), body)

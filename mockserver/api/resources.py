@@ -8,8 +8,8 @@ import flask
 
 from mockserver.backend import notifying
 
-from .context import backend, caller, page, query_list
-from .crud import crud_handlers
+from .context import backend, caller
+from .crud import crud_handlers, list_handler
 
 compound_aggregations = crud_handlers("compound_aggregations", array_filters=("ids", "codes", "productId"))
 export_destinations = crud_handlers("export_destinations")
@@ -46,15 +46,8 @@ def list_event_fields(orgId, user, eventName=None):
     return {"events": {name: catalogue.fields_for(name) for name in names}}
 
 
-EVENT_FILTERS = ("accountId", "eventName", "eventType", "includeActioned", "notificationCode",
-                 "notificationId", "resourceId")
-
-
-def list_events(orgId, user, pageSize=None, nextToken=None, **query):
-    filters = {name: query.get(name) for name in EVENT_FILTERS}
-    filters["ids"] = query_list(query.get("ids"))
-    items, token = backend().events.list(caller(orgId, user), filters, pageSize, nextToken)
-    return page(items, token)
+list_events = list_handler(lambda b: b.events.list, list_filters=(
+    "accountId", "eventName", "eventType", "includeActioned", "notificationCode", "notificationId", "resourceId"))
 
 
 def get_event(orgId, id, user):
@@ -70,14 +63,8 @@ def create_adhoc_export(orgId, user, body):
     return backend().exports.create_adhoc(caller(orgId, user), body)
 
 
-JOB_FILTERS = ("scheduleId", "status", "dateCreatedStart", "dateCreatedEnd")
-
-
-def list_export_jobs(orgId, user, pageSize=None, nextToken=None, **query):
-    filters = {name: query.get(name) for name in JOB_FILTERS}
-    filters["ids"] = query_list(query.get("ids"))
-    items, token = backend().exports.list_jobs(caller(orgId, user), filters, pageSize, nextToken)
-    return page(items, token)
+list_export_jobs = list_handler(lambda b: b.exports.list_jobs,
+                                list_filters=("scheduleId", "status", "dateCreatedStart", "dateCreatedEnd"))
 
 
 def get_export_job(orgId, id, user):
