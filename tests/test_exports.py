@@ -246,6 +246,7 @@ def test_run_whose_destination_is_gone_fails(app, client, auth):
     with backend.store.lock:  # queue a job by hand so the destination can vanish before it runs
         job = backend.exports._new_job(ORG, {"sourceType": "OPERATIONAL", "operationalDataTypes": ["PRODUCTS"],
                                               "destinationIds": [destination["id"]]}, None, backend.clock.now())
+    assert backend.exports.get_job(caller, job["id"])["status"] == "PENDING"
     backend.export_destinations.delete(caller, destination["id"])
     backend.exports._run(ORG, job["id"])
     assert backend.exports.get_job(caller, job["id"])["status"] == "FAILED"
