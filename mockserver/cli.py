@@ -1,4 +1,5 @@
-"""``m3ter-mock serve``: run the mock with uvicorn."""
+"""``m3ter-mock serve``: run the mock with uvicorn. ``m3ter-mock validate`` and
+``m3ter-mock contract``: see ``mockserver/validate.py`` and ``mockserver/contract.py``."""
 
 from __future__ import annotations
 
@@ -22,10 +23,20 @@ def main(argv: list[str] | None = None) -> int:
                        help="delay before the first retry; doubles each time (default 1)")
     serve.add_argument("--export-dir", metavar="DIR",
                        help="also write data export files under DIR/<bucket>/<key>")
+    from . import contract, validate
+
+    validate.add_arguments(commands.add_parser(
+        "validate", help="check an OpenAPI document: openapi-spec-validator and the project's lint"))
+    contract.add_arguments(commands.add_parser(
+        "contract", help="run the contract suite against a target and print the parity report"))
     args = parser.parse_args(argv)
 
     if args.command == "serve":
         return serve_forever(args)
+    if args.command == "validate":
+        return validate.run(args)
+    if args.command == "contract":
+        return contract.run(args)
     return 2
 
 

@@ -12,9 +12,19 @@ from __future__ import annotations
 import typing as t
 
 from connexion.exceptions import BadRequestProblem
+from connexion.json_schema import Draft4RequestValidator
 from connexion.utils import is_null, is_nullable
 from connexion.validators import FormDataValidator, JSONRequestBodyValidator, ParameterValidator
-from jsonschema import Draft4Validator, ValidationError
+from jsonschema import Draft4Validator, FormatChecker, ValidationError
+
+# Connexion's format checker plus the integer formats: m3ter stores `format: int64` fields
+# (every `version`) as Java longs and `int32` ones as ints, so a number outside the range
+# is a 400 there; Python's integers would otherwise take any size.
+FORMAT_CHECKER = FormatChecker()
+FORMAT_CHECKER.checkers = dict(Draft4Validator.FORMAT_CHECKER.checkers)
+for _name, _bits in (("int32", 32), ("int64", 64)):
+    FORMAT_CHECKER.checks(_name)(
+        lambda value, _bits=_bits: not isinstance(value, int) or -(2 ** (_bits - 1)) <= value < 2 ** (_bits - 1))
 
 
 def _most_relevant(error: ValidationError) -> ValidationError:
@@ -41,6 +51,10 @@ def describe(error: ValidationError) -> str:
 
 
 class JSONBodyValidator(JSONRequestBodyValidator):
+    @property
+    def _validator(self):
+        return Draft4RequestValidator(self._schema, format_checker=FORMAT_CHECKER)
+
     async def _parse(self, stream, scope):
         try:
             return await super()._parse(stream, scope)
@@ -57,6 +71,10 @@ class JSONBodyValidator(JSONRequestBodyValidator):
 
 
 class FormBodyValidator(FormDataValidator):
+    @property
+    def _validator(self):
+        return Draft4RequestValidator(self._schema, format_checker=FORMAT_CHECKER)
+
     def _validate(self, body: t.Any) -> t.Optional[dict]:
         errors = list(self._validator.iter_errors(body))
         if errors:
@@ -75,7 +93,7 @@ class NamedParameterValidator(ParameterValidator):
         if value is None:
             return f"{param['name']}: required {parameter_type} parameter is missing" if param.get("required") else None
         schema = param.get("schema", param)
-        error = next(Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER).iter_errors(value), None)
+        error = next(Draft4Validator(schema, format_checker=FORMAT_CHECKER).iter_errors(value), None)
         return f"{param['name']}: {error.message}" if error else None
 
 

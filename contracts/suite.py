@@ -1,0 +1,677 @@
+"""The contract suite's machinery: one ``Runner`` per target builds the Schemathesis schema
+from ``openapi/m3ter.yaml`` (always the local spec: it is what is being compared), signs
+every call with a bearer token from the token flow, sends it in-process or over HTTP,
+keeps writes against a real organization recognisable and cleans them up, runs every
+check on the response, and counts what it generated.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import threading
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import hypothesis
+import requests
+import schemathesis
+from schemathesis.config import SchemathesisConfig
+from schemathesis.openapi.checks import RejectedPositiveData
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+from mockserver.app import load_spec
+
+from . import policy
+from .auth import TOKEN_PATH, AuthFailed, TokenSource
+from .target import RunOptions, Target
+
+# Everything the suite creates in a real organization carries this prefix in its `code`
+# (or, for integration configurations, which have no code, in its `name`).
+CODE_PREFIX = "m3ter_contract_"
+SAFE_WEBHOOK_HOST = "m3ter-contract.invalid"  # .invalid never resolves (RFC 2606)
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+STATEFUL_STEPS = 12  # enough for create -> retrieve -> update -> list -> delete and a cross-family link
+
+# The token sources of the run: a 401 to a token one of them holds means authentication broke.
+_TOKEN_SOURCES: list[TokenSource] = []
+
+
+@lru_cache(maxsize=1)
+def spec() -> dict:
+    return load_spec()
+
+
+def spec_for_org(org_id: str) -> dict:
+    """The spec as the run sends it: ``orgId`` narrowed to the run's organization (its
+    example too). A token is good for one organization; Schemathesis's configured parameter
+    values do not reach its stateful phase, and overwriting a generated value afterwards
+    would turn negative cases into positive ones. A negative case may still send another
+    organization, which must get a 4xx."""
+    document = copy.deepcopy(spec())
+    org = document["components"]["parameters"]["OrgId"]
+    org["schema"] = {**org["schema"], "enum": [org_id]}
+    org["example"] = org_id
+    return document
+
+
+def _resolve(node: Any, seen: tuple[str, ...] = ()) -> Any:
+    if isinstance(node, dict):
+        if "$ref" in node and node["$ref"] not in seen:
+            target: Any = spec()
+            for part in node["$ref"].lstrip("#/").split("/"):
+                target = target[part.replace("~1", "/").replace("~0", "~")]
+            return _resolve(target, seen + (node["$ref"],))
+        return {k: _resolve(v, seen) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolve(v, seen) for v in node]
+    return node
+
+
+def _declared_properties(schema: Any) -> set[str]:
+    if not isinstance(schema, dict):
+        return set()
+    found = set(schema.get("properties", {}))
+    for keyword in ("allOf", "anyOf", "oneOf"):
+        for branch in schema.get(keyword, []):
+            found |= _declared_properties(branch)
+    return found
+
+
+@dataclass(frozen=True)
+class Family:
+    """A collection the suite can create in, found from the spec's links: its create
+    operation's response links to a delete operation."""
+
+    create: str  # operationId
+    collection: str  # path template of the collection (the create's path)
+    delete_path: str  # path template of the delete
+    marker: str  # "code" or "name": the field that carries CODE_PREFIX
+
+
+@lru_cache(maxsize=1)
+def families() -> tuple[Family, ...]:
+    ops = {op["operationId"]: (path, method) for path, method, op in policy.operations()}
+    found: list[Family] = []
+    depends: dict[str, set[str]] = {}
+    for path, method, op in policy.operations():
+        if method != "post":
+            continue
+        response_links = op.get("responses", {}).get("200", {}).get("links", {})
+        resolved = {name: _resolve(link) for name, link in response_links.items()}
+        delete = next((link["operationId"] for link in resolved.values()
+                       if ops.get(link.get("operationId"), ("", ""))[1] == "delete"), None)
+        if delete is None:
+            continue
+        body = _resolve(op["requestBody"]["content"]["application/json"]["schema"])
+        marker = "code" if "code" in _declared_properties(body) else "name"
+        found.append(Family(op["operationId"], path, ops[delete][0], marker))
+        # A link from this create to another create: that one refers to this one.
+        for link in resolved.values():
+            target = link.get("operationId")
+            if target != op["operationId"] and ops.get(target, ("", ""))[1] == "post":
+                depends.setdefault(target, set()).add(op["operationId"])
+    # Delete dependents first (a schedule before its destination, a configuration before its webhook).
+    order = {f.create: len(depends.get(f.create, ())) for f in found}
+    return tuple(sorted(found, key=lambda f: -order[f.create]))
+
+
+@dataclass(frozen=True)
+class StatefulGroup:
+    """Families whose links lead into each other, tested by one state machine: a machine
+    over all 43 operations picks a given create -> delete -> retrieve chain so rarely that
+    a DELETE which does not delete went unnoticed in 200 scenarios."""
+
+    name: str
+    paths: tuple[str, ...]  # collection paths; an operation belongs when its path starts with one
+
+    @property
+    def path_regex(self) -> str:
+        return "^(" + "|".join(re.escape(p) for p in self.paths) + ")(/|$)"
+
+
+@lru_cache(maxsize=1)
+def stateful_groups() -> tuple[StatefulGroup, ...]:
+    """One group per family, closed over the links that leave it (a destination's create
+    links to a schedule's; a notification's and a webhook's to an integration
+    configuration's); groups inside another are dropped."""
+    by_id = {op["operationId"]: (path, op) for path, _, op in policy.operations()}
+    collections = {f.create: f.collection for f in families()}
+
+    def family_of(path: str) -> str | None:
+        return next((c for c in collections.values() if path == c or path.startswith(c + "/")), None)
+
+    groups = []
+    for family in families():
+        members, pending = set(), [family.collection]
+        while pending:
+            collection = pending.pop()
+            if collection in members:
+                continue
+            members.add(collection)
+            for path, op in by_id.values():
+                if family_of(path) != collection:
+                    continue
+                for response in op.get("responses", {}).values():
+                    for link in (response.get("links") or {}).values():
+                        target = by_id.get(_resolve(link).get("operationId"), (None, None))[0]
+                        if target and family_of(target):
+                            pending.append(family_of(target))
+        name = (by_id[family.create][1].get("tags") or [family.create])[0]
+        groups.append(StatefulGroup(name, tuple(sorted(members))))
+    return tuple(g for g in groups if not any(set(g.paths) < set(other.paths) for other in groups))
+
+
+# -- checks of the suite's own ------------------------------------------------------------
+def _message(response) -> str:
+    try:
+        body = response.json()
+    except Exception:
+        return ""
+    return body.get("message", "") if isinstance(body, dict) else ""
+
+
+_FIELD = re.compile(r"^\s*([A-Za-z_$][A-Za-z0-9_$]*)")
+STRICT_RULE_MESSAGES = {"enabled": True}  # off against a real org: its messages are worded differently
+
+
+def blamed_field(message: str) -> str | None:
+    """The field an error message names first, in the mock's ``field: reason`` style."""
+    match = _FIELD.match(message)
+    return match.group(1) if match else None
+
+
+def positive_data_acceptance_m3ter(ctx, response, case):
+    """Schemathesis's ``positive_data_acceptance``, except that a 400 whose message names a
+    field with a rule no schema can state (``policy.SEMANTIC_RULES``) is accepted."""
+    try:
+        return positive_data_acceptance(ctx, response, case)
+    except RejectedPositiveData:
+        rules = policy.SEMANTIC_RULES.get(operation_id(case), {})
+        if response.status_code == 400 and rules:
+            if not STRICT_RULE_MESSAGES["enabled"] or blamed_field(_message(response)) in rules:
+                return None
+        raise
+
+
+def suite_credentials_accepted(ctx, response, case):
+    """A 401 to the suite's own, current credentials means authentication is broken: every
+    other result of such a run would be meaningless (Schemathesis only warns about it)."""
+    if response.status_code != 401:
+        return None
+    sent = response.request.headers.get("Authorization", "")
+    if any(sent == "Bearer " + (source.current() or "") for source in _TOKEN_SOURCES):
+        raise AssertionError("The target refused the suite's current bearer token (401): authentication is broken")
+    if (any(sent == source.basic for source in _TOKEN_SOURCES) and case.operation.path == TOKEN_PATH
+            and case.body == {"grant_type": "client_credentials"}):
+        raise AssertionError("The target refused the suite's client credentials (401)")
+    return None
+
+
+SUITE_CHECKS = [positive_data_acceptance_m3ter, suite_credentials_accepted]
+
+
+# -- raw calls (token, cleanup) -------------------------------------------------------------
+class RawClient:
+    """Plain calls outside Schemathesis (the token, the clean-up), through the runner's
+    session: over HTTP, or in-process through the ASGI app."""
+
+    def __init__(self, target: Target, session: requests.Session):
+        self.target = target
+        self.session = session
+
+    def request(self, method: str, path: str, *, headers: dict | None = None, json: Any = None,
+                params: dict | None = None) -> tuple[int, Any]:
+        url = (self.target.base_url or "") + path
+        response = self.session.request(method, url, headers=headers, json=json, params=params, timeout=30)
+        try:
+            body = response.json()
+        except ValueError:
+            body = response.text
+        return response.status_code, body
+
+
+# -- what the suite created ---------------------------------------------------------------
+@dataclass
+class Tracker:
+    """Ids of everything created, so that all of it is deleted at the end, even after a
+    failure; then a sweep deletes anything else carrying ``CODE_PREFIX``."""
+
+    created: dict[str, dict[str, None]] = field(default_factory=dict)  # create operationId -> ids
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, operation_id: str, entity_id: str) -> None:
+        with self.lock:
+            self.created.setdefault(operation_id, {})[entity_id] = None
+
+    def discard(self, entity_id: str) -> None:
+        with self.lock:
+            for ids in self.created.values():
+                ids.pop(entity_id, None)
+
+    def count(self) -> int:
+        return sum(len(ids) for ids in self.created.values())
+
+
+@dataclass
+class Stats:
+    phases: Counter = field(default_factory=Counter)  # phase -> cases
+    statuses: Counter = field(default_factory=Counter)  # (operationId, status) -> responses
+    bearer_cases: int = 0  # cases of operations that take a bearer token
+    authenticated_2xx: int = 0
+    phase_bearer: Counter = field(default_factory=Counter)  # phase -> bearer cases
+    phase_2xx: Counter = field(default_factory=Counter)  # phase -> their 2xx answers
+    linked_2xx: int = 0  # stateful 2xx answers on an entity's own path (a link gave a real id)
+
+    def vacuous(self) -> list[str]:
+        """Why this run proved nothing, if it did not: a phase in which no authenticated call
+        succeeded (every answer 401/403/4xx passes most checks), or a stateful phase whose
+        links never reached an entity."""
+        problems = [f"{phase}: {count} authenticated cases and not one 2xx answer"
+                    for phase, count in sorted(self.phase_bearer.items())
+                    if count >= 20 and not self.phase_2xx[phase]]
+        if self.phase_bearer["stateful"] >= 20 and not self.linked_2xx:
+            problems.append("stateful: no link ever led to an existing entity")
+        return problems
+
+
+class Runner:
+    def __init__(self, target: Target, options: RunOptions):
+        self.target = target
+        self.options = options
+        self.read_only = not target.writes
+        self.stats = Stats()
+        self.tracker = Tracker()
+        if target.over_http:
+            self.session = requests.Session()
+        else:
+            from schemathesis.python import asgi
+
+            self.session = asgi.get_client(target.app).__enter__()
+        if target.is_mock:
+            self.session.trust_env = False  # no proxy look-up per call (a real org may need one)
+        self.raw = RawClient(target, self.session)
+        self.tokens = TokenSource(target.client_id, target.client_password, self._post_token)
+        _TOKEN_SOURCES.append(self.tokens)
+        self.schema = self._build_schema()
+        self._serial = 0
+        self.cleaned = 0  # entities the clean-up deleted
+        self.cleanup_problems: list[str] = []
+        self._swept = False
+
+    # -- set-up ---------------------------------------------------------------------------
+    def _build_schema(self):
+        config = SchemathesisConfig.from_dict(policy.schemathesis_config(
+            org_id=self.target.org_id, examples=self.options.examples, seed=self.options.seed,
+            read_only=self.read_only))
+        schema = schemathesis.openapi.from_dict(spec_for_org(self.target.org_id), config=config)
+        if not self.target.over_http:
+            schema.app = self.target.app
+        elif self.target.base_url:
+            schema.config.update(base_url=self.target.base_url)
+        if self.read_only:
+            schema = schema.include(method="GET")
+        tokens = self.tokens
+
+        @schema.auth(refresh_interval=None)
+        class M3terClientCredentials:
+            """Basic client credentials on the token endpoint, a bearer token everywhere else."""
+
+            def get(self, case, context):
+                return tokens.basic if case.operation.path == TOKEN_PATH else "Bearer " + tokens.token()
+
+            def set(self, case, data, context):
+                case.headers = {**(case.headers or {}), "Authorization": data}
+
+        del M3terClientCredentials
+        return schema
+
+    def _post_token(self, path: str, headers: dict, body: dict) -> tuple[int, Any]:
+        return self.raw.request("POST", path, headers=headers, json=body)
+
+    def start(self, base_url: str | None = None) -> None:
+        if base_url is not None:
+            self.target.base_url = base_url
+            self.schema.config.update(base_url=base_url)
+
+    def call_kwargs(self) -> dict:
+        kwargs: dict[str, Any] = {"session": self.session}
+        if self.target.over_http:
+            kwargs["base_url"] = self.target.base_url
+        return kwargs
+
+    def transport_kwargs(self) -> dict:
+        return {"base_url": self.target.base_url} if self.target.over_http else {}
+
+    # -- one case -------------------------------------------------------------------------
+    def prepare(self, case) -> None:
+        """Refuse writes in a read-only run; in a run over HTTP (a real org's path), make what
+        a positive case creates recognisable and harmless."""
+        if self.read_only and case.method.upper() not in READ_METHODS:
+            raise RuntimeError(f"read-only run: refusing to send {case.method} {case.path}")
+        sent = (case.headers or {}).get("Authorization", "")
+        if sent.startswith("Bearer ") and self.tokens.issued(sent[len("Bearer "):]):
+            # Generated earlier (the explicit examples are generated while pytest collects):
+            # send the token the suite holds now, fetched again if that one has expired.
+            case.headers["Authorization"] = "Bearer " + self.tokens.token()
+        path_parameters = case.path_parameters if isinstance(case.path_parameters, dict) else {}
+        if (not self.target.is_mock and case.method.upper() not in READ_METHODS
+                and path_parameters.get("orgId", self.target.org_id) != self.target.org_id):
+            # A negative case may name another organization; the credentials may reach it.
+            path_parameters["orgId"] = self.target.org_id
+        if not self.target.over_http or not isinstance(case.body, dict):
+            return
+        body = case.body
+        if isinstance(body.get("url"), str):
+            parts = urlsplit(body["url"])
+            if parts.scheme in ("http", "https") and parts.hostname:
+                body["url"] = urlunsplit((parts.scheme, SAFE_WEBHOOK_HOST, parts.path, parts.query, ""))
+        if not _is_positive(case) or case.method.upper() not in ("POST", "PUT"):
+            return
+        family = self._family_of(case)
+        if family is None:
+            return
+        self._serial += 1
+        body[family.marker] = f"{CODE_PREFIX}{self._serial:05d}_{uuid.uuid4().hex[:8]}"
+        if "eventName" in body and not self.target.is_mock:
+            body["active"] = False  # a real org's notifications created here never fire
+
+    def _family_of(self, case) -> Family | None:
+        path = case.operation.path
+        for family in families():
+            if path in (family.collection, family.delete_path):
+                return family
+        return None
+
+    def call(self, case):
+        """Send the case; a 401 to the current token makes the suite fetch a new one and
+        send once more (the token expired or was revoked)."""
+        response = case.call(**self.call_kwargs())
+        sent = response.request.headers.get("Authorization", "")
+        if response.status_code == 401 and sent == "Bearer " + (self.tokens.current() or ""):
+            self.tokens.invalidate(self.tokens.current())
+            case.headers = {**(case.headers or {}), "Authorization": "Bearer " + self.tokens.token()}
+            response = case.call(**self.call_kwargs())
+        return response
+
+    def record(self, case, response) -> None:
+        op_id = operation_id(case)
+        phase = case.meta.phase.name.value if case.meta is not None else "unknown"
+        self.stats.phases[phase] += 1
+        self.stats.statuses[(op_id, response.status_code)] += 1
+        ok = 200 <= response.status_code < 300
+        if case.operation.path != TOKEN_PATH:
+            self.stats.bearer_cases += 1
+            self.stats.authenticated_2xx += ok
+            self.stats.phase_bearer[phase] += 1
+            self.stats.phase_2xx[phase] += ok
+            if ok and phase == "stateful" and "{id}" in case.operation.path:
+                self.stats.linked_2xx += 1
+        if not ok:
+            return
+        method = case.method.upper()
+        if method == "POST" and any(f.create == op_id for f in families()):
+            entity_id = _json_field(response, "id")
+            if entity_id:
+                self.tracker.add(op_id, entity_id)
+        elif method == "DELETE":
+            entity_id = _json_field(response, "id")
+            if entity_id:
+                self.tracker.discard(entity_id)
+
+    def validate(self, case, response) -> None:
+        case.validate_response(response, additional_checks=SUITE_CHECKS,
+                               transport_kwargs=self.transport_kwargs() or None)
+
+    def run_case(self, case) -> None:
+        __tracebackhide__ = True
+        self.prepare(case)
+        response = self.call(case)
+        self.record(case, response)
+        self.validate(case, response)
+
+    # -- stateful -------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Empty the mock before a stateful scenario, so every scenario starts from the same
+        state (Hypothesis requires that); a real org cannot be emptied, and is only cleaned
+        of what the run created, at the end."""
+        if not self.target.is_mock:
+            return
+        if self.target.app is not None:
+            self.target.reset()
+        else:
+            if not self._swept:
+                # First, delete what the earlier phases created the way a real org is
+                # cleaned up (by id, then by prefix), so that path is proven on every run.
+                self._swept = True
+                self.cleanup_problems += self.cleanup()
+            status, body = self.raw.request("POST", "/_mock/reset")
+            if status != 200:
+                raise RuntimeError(f"POST /_mock/reset answered {status}: {body!r:.200}")
+
+    def state_machine(self, group: "StatefulGroup"):
+        """The Hypothesis state machine over the spec's links between the operations of one
+        group of families, with this runner's calls and checks."""
+        runner = self
+        base = self.schema.include(path_regex=group.path_regex).as_state_machine()
+
+        class ContractStateMachine(base):  # type: ignore[valid-type, misc]
+            def setup(self):
+                runner.reset()
+
+            def before_call(self, case):
+                runner.prepare(case)
+
+            def get_call_kwargs(self, case):
+                return runner.call_kwargs()
+
+            def call(self, case, **kwargs):
+                return runner.call(case)
+
+            def after_call(self, response, case):
+                super().after_call(response, case)
+                runner.record(case, response)
+
+            def validate_response(self, response, case, additional_checks=None, **kwargs):
+                __tracebackhide__ = True
+                super().validate_response(response, case, additional_checks=SUITE_CHECKS,
+                                          **runner.transport_kwargs())
+
+        ContractStateMachine.__name__ = f"ContractStateMachine_{self.target.name}_{group.name}"
+        hypothesis.seed(self.options.seed)(ContractStateMachine)
+        return ContractStateMachine
+
+    def stateful_settings(self) -> hypothesis.settings:
+        """``stateful_examples`` scenarios per target, shared among the groups."""
+        per_group = -(-self.options.stateful_examples // len(stateful_groups()))
+        return hypothesis.settings(
+            max_examples=per_group,
+            stateful_step_count=STATEFUL_STEPS,
+            deadline=None,
+            database=None,
+            derandomize=False,
+            phases=[hypothesis.Phase.generate],
+            suppress_health_check=list(hypothesis.HealthCheck),
+        )
+
+    def run_stateful(self, group: "StatefulGroup") -> None:
+        __tracebackhide__ = True
+        self.state_machine(group).run(settings=self.stateful_settings())
+
+    # -- the end --------------------------------------------------------------------------
+    def cleanup(self) -> list[str]:
+        """Delete everything the run created (tracked ids first, then a sweep for the
+        prefix). Returns what could not be deleted."""
+        if self.read_only:
+            return []
+        if not self.target.over_http:
+            self.target.reset()
+            return []
+        try:
+            headers = {"Authorization": "Bearer " + self.tokens.token()}
+        except AuthFailed as problem:
+            return [f"cleanup impossible: {problem}"]
+        left: list[str] = []
+        org = self.target.org_id
+        for family in families():
+            ids = list(self.tracker.created.get(family.create, {}))
+            ids += self._sweep(family, headers)
+            for entity_id in dict.fromkeys(ids):
+                path = family.delete_path.replace("{orgId}", org).replace("{id}", entity_id)
+                status, body = self.raw.request("DELETE", path, headers=headers)
+                if status in (200, 204, 404):
+                    self.tracker.discard(entity_id)
+                    self.cleaned += status != 404
+                else:
+                    left.append(f"DELETE {path}: {status} {body!r:.200}")
+        for family in families():
+            for entity_id in self._sweep(family, headers):
+                left.append(f"{family.collection.replace('{orgId}', org)}: {entity_id} is still there")
+        return left
+
+    def _sweep(self, family: Family, headers: dict) -> list[str]:
+        path = family.collection.replace("{orgId}", self.target.org_id)
+        found, token = [], None
+        for _ in range(1000):
+            params = {"pageSize": 100, **({"nextToken": token} if token else {})}
+            status, body = self.raw.request("GET", path, headers=headers, params=params)
+            if status != 200 or not isinstance(body, dict):
+                break
+            for item in body.get("data") or []:
+                marker = item.get(family.marker)
+                if isinstance(marker, str) and marker.startswith(CODE_PREFIX):
+                    found.append(item["id"])
+            token = body.get("nextToken")
+            if not token:
+                break
+        return found
+
+
+def operation_id(case) -> str | None:
+    return case.operation.definition.raw.get("operationId")
+
+
+def _is_positive(case) -> bool:
+    meta = case.meta
+    return meta is None or meta.generation.mode.is_positive
+
+
+def _json_field(response, name: str) -> str | None:
+    try:
+        body = response.json()
+    except Exception:
+        return None
+    value = body.get(name) if isinstance(body, dict) else None
+    return value if isinstance(value, str) else None
+
+
+# -- the run ------------------------------------------------------------------------------
+_RUN: dict[str, Any] = {"options": None, "runners": None}
+
+
+def configure(options: RunOptions) -> None:
+    _RUN["options"] = options
+    _RUN["runners"] = None
+    _RUN["delegates"] = None
+
+
+def options() -> RunOptions:
+    if _RUN["options"] is None:
+        from .target import run_options
+
+        _RUN["options"] = run_options()
+    return _RUN["options"]
+
+
+def runners() -> dict[str, Runner]:
+    """One runner per target of this run, built once (the mock apps with them)."""
+    if _RUN["runners"] is None:
+        from .target import make_mock_app, mock_target, url_target
+
+        built: dict[str, Runner] = {}
+        for name in options().targets:
+            if name in options().delegated:
+                continue
+            if name == "url":
+                target = url_target()
+            elif name == "http":
+                target = mock_target(name, base_url=_serve())
+            else:
+                target = mock_target(name, app=make_mock_app())
+            STRICT_RULE_MESSAGES["enabled"] = target.is_mock
+            built[name] = Runner(target, options())
+        _RUN["runners"] = built
+    return _RUN["runners"]
+
+
+def delegates() -> dict:
+    """The targets a second pytest process runs (see ``contracts/delegate.py``)."""
+    if _RUN.get("delegates") is None:
+        from .delegate import Delegate
+
+        _RUN["delegates"] = {name: Delegate(name, options()) for name in options().delegated}
+    return _RUN["delegates"]
+
+
+def _serve(timeout: float = 60.0) -> str:
+    """Start ``python -m contracts.serve`` on a socket bound here to a free 127.0.0.1 port
+    and return its URL. It runs until ``stop_servers`` (or the end of this process):
+    Schemathesis generates the explicit examples, with their tokens, while pytest collects,
+    so the server must be up by then."""
+    import atexit
+    import os
+    import selectors
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    port = sock.getsockname()[1]
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    log = tempfile.TemporaryFile(mode="w+")
+    process = subprocess.Popen([sys.executable, "-m", "contracts.serve", str(sock.fileno())],
+                               pass_fds=(sock.fileno(),), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=log, cwd=root, env=env, text=True)
+    sock.close()  # the server holds its own copy
+    _RUN.setdefault("servers", []).append((process, log))
+    if len(_RUN["servers"]) == 1:
+        atexit.register(stop_servers)
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        ready = selector.select(timeout) and process.stdout.readline().strip() == "ready"
+    if not ready:
+        log.seek(0)
+        raise RuntimeError(f"the mock server for the contract suite did not start:\n{log.read()[-3000:]}")
+    return f"http://127.0.0.1:{port}"
+
+
+def server_errors() -> str:
+    """What the suite's mock servers wrote on stderr (tracebacks of crashes, if any)."""
+    text = []
+    for _, log in _RUN.get("servers") or []:
+        log.seek(0)
+        text.append(log.read())
+    return "".join(text)
+
+
+def stop_servers() -> None:
+    servers = _RUN.get("servers") or []
+    while servers:
+        process, log = servers.pop()
+        if process.poll() is None:
+            process.stdin.close()
+            try:
+                process.wait(timeout=10)
+            except Exception:
+                process.kill()
+                process.wait()
+        log.close()
