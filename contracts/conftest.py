@@ -106,6 +106,8 @@ def pytest_collection_modifyitems(config, items):
 def pytest_collection_finish(session):
     """Start the delegated targets' run on the tests selected here, at once: it then runs
     while this process works through everything else."""
+    if session.config.option.collectonly:
+        return
     for name, delegate in suite.delegates().items():
         nodeids = [item.nodeid for item in session.items if _target_of(item.nodeid) == name]
         if nodeids and not delegate.started:

@@ -8,10 +8,12 @@
   the same token flow as a real org (the suite starts and stops the server).
 * ``url``: ``M3TER_BASE_URL`` with the client credentials ``M3TER_API_KEY`` /
   ``M3TER_API_SECRET`` and the organization ``M3TER_ORG_ID``. Against a host that is not
-  loopback only read operations run, unless ``M3TER_CONTRACT_ALLOW_WRITES=1``.
+  loopback only read operations run, unless ``M3TER_CONTRACT_ALLOW_WRITES=1``
+  (``M3TER_CONTRACT_ALLOW_WRITES=0`` makes a loopback run read-only too).
 
 Sizes: ``M3TER_CONTRACT_EXAMPLES`` (fuzzing examples per operation, default 50),
-``M3TER_CONTRACT_STATEFUL_EXAMPLES`` (stateful scenarios, default 200) and
+``M3TER_CONTRACT_STATEFUL_EXAMPLES`` (stateful scenarios per target, shared among the groups
+of linked families, default 200) and
 ``M3TER_CONTRACT_SEED`` (default: a fresh random seed, printed so a run can be replayed).
 With both mock targets, the ``http`` one runs in a second pytest process at the same time
 (``M3TER_CONTRACT_PARALLEL=0`` keeps it in this one); see ``contracts/delegate.py``.
@@ -23,7 +25,6 @@ import importlib
 import ipaddress
 import os
 import random
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -124,17 +125,15 @@ def run_options(target: str | None = None, examples: int | None = None,
 
 
 def is_loopback(base_url: str) -> bool:
-    host = urlsplit(base_url).hostname or ""
-    if host == "localhost":
+    """A loopback address or ``localhost``; any other name counts as remote (it is not
+    resolved: a name that happens to resolve to 127.0.0.1 is still treated with care)."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        try:
-            return all(ipaddress.ip_address(info[4][0]).is_loopback
-                       for info in socket.getaddrinfo(host, None))
-        except (OSError, ValueError):
-            return False
+        return False
 
 
 def _truthy(value: str | None) -> bool:
@@ -194,7 +193,9 @@ def url_target() -> Target:
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise TargetError(f"M3TER_BASE_URL={base_url!r} is not an http(s) URL")
-    writes = is_loopback(base_url) or _truthy(os.environ.get(ENV_ALLOW_WRITES))
+    allow = os.environ.get(ENV_ALLOW_WRITES, "").strip()
+    # Unset: writes only against loopback. 1: writes anywhere. 0: read-only even on loopback.
+    writes = _truthy(allow) if allow else is_loopback(base_url)
     return Target(name="url", org_id=os.environ["M3TER_ORG_ID"].strip(),
                   client_id=os.environ["M3TER_API_KEY"].strip(),
                   client_password=os.environ["M3TER_API_SECRET"], base_url=base_url, writes=writes)

@@ -68,7 +68,7 @@ def parse_junit(path: Path) -> Parity:
         result.seconds += float(case.get("time") or 0)
         if problem is not None:
             result.outcome = "failed"
-            text = (problem.get("message") or problem.text or "").strip()
+            text = ((problem.get("message") or "") + "\n" + (problem.text or "")).strip()
             result.message = result.message or _headline(text)
         elif case.find("skipped") is not None and result.outcome == "passed":
             result.outcome = "skipped"

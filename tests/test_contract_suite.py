@@ -206,4 +206,6 @@ def test_a_url_target_needs_credentials_and_writes_only_where_allowed(monkeypatc
     monkeypatch.delenv("M3TER_CONTRACT_ALLOW_WRITES")
     monkeypatch.setenv("M3TER_BASE_URL", "http://127.0.0.1:4010")
     assert url_target().writes is True
+    monkeypatch.setenv("M3TER_CONTRACT_ALLOW_WRITES", "0")
+    assert url_target().writes is False
     assert is_loopback("http://localhost:1") and is_loopback("http://[::1]:1") and not is_loopback("https://10.0.0.1")
