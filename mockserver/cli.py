@@ -6,14 +6,18 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Connexion imports Starlette's test client at start-up, which warns about httpx on every
+    # run of the command; it concerns only tests, never the served mock.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     parser = argparse.ArgumentParser(prog="m3ter-mock", description="A stateful mock of the m3ter API.")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the mock over HTTP")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=4010, help="4010 is where m3ter's SDK tests expect a mock")
+    serve.add_argument("--port", type=_port, default=4010, help="1-65535; 4010 is where m3ter's SDK tests expect a mock")
     serve.add_argument("--client", action="append", default=[], metavar="ID:SECRET[:ORG,ORG...]",
                        help="accept only these API clients (repeatable; also M3TER_MOCK_CLIENTS)")
     serve.add_argument("--quiet", action="store_true", help="no per-request log lines")
@@ -22,7 +26,21 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--delivery-backoff", type=float, default=1.0, metavar="SECONDS",
                        help="delay before the first retry; doubles each time (default 1)")
     serve.add_argument("--export-dir", metavar="DIR",
-                       help="also write data export files under DIR/<bucket>/<key>")
+                       help="also write data export files under DIR/<bucket>/<key> (never outside DIR)")
+    serve.add_argument("--admin-token", metavar="TOKEN",
+                       help="every /_mock call must carry it (also M3TER_MOCK_ADMIN_TOKEN); with --client "
+                            "and no token, one is generated and printed once")
+    serve.add_argument("--webhook-allow", action="append", default=[], metavar="HOST|CIDR",
+                       help="deliver webhooks only to these hosts or networks (repeatable; also "
+                            "M3TER_MOCK_WEBHOOK_ALLOW)")
+    serve.add_argument("--max-body-bytes", type=_positive, default=1024 * 1024, metavar="N",
+                       help="larger request bodies are answered 413 (default 1048576)")
+    serve.add_argument("--retain-events", type=_positive, default=10_000, metavar="N",
+                       help="Events kept per organization, oldest dropped first (default 10000)")
+    serve.add_argument("--retain-deliveries", type=_positive, default=10_000, metavar="N",
+                       help="delivery attempts kept per organization, oldest dropped first (default 10000)")
+    serve.add_argument("--retain-export-files", type=_positive, default=100, metavar="N",
+                       help="export jobs per organization whose files are kept, oldest dropped first (default 100)")
     from . import contract, validate
 
     validate.add_arguments(commands.add_parser(
@@ -45,22 +63,54 @@ def serve_forever(args) -> int:
 
     from .app import create_app
     from .domain.delivery_policy import RetryPolicy
+    from .domain.webhook_policy import WebhookPolicy
     from .settings import Settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     try:
         settings = Settings.from_environment(
             args.client, quiet=args.quiet, delivery_attempts=args.delivery_attempts,
-            delivery_base_delay_seconds=args.delivery_backoff, export_dir=args.export_dir)
+            delivery_base_delay_seconds=args.delivery_backoff, export_dir=args.export_dir,
+            admin_token=args.admin_token, webhook_allow=args.webhook_allow,
+            max_body_bytes=args.max_body_bytes, retain_events=args.retain_events,
+            retain_delivery_attempts=args.retain_deliveries, retain_export_files=args.retain_export_files)
         RetryPolicy(settings.delivery_attempts, settings.delivery_base_delay_seconds)
+        WebhookPolicy.from_allow_list(settings.webhook_allow)
     except ValueError as exc:
         print(f"m3ter-mock: {exc}", file=sys.stderr)
         return 2
     app = create_app(settings)
+    app.backend.own_addresses.add((args.host, args.port))
     mode = f"{len(settings.clients)} configured client(s)" if settings.clients else "any client id/secret"
-    logging.getLogger("m3ter_mock").info("serving on http://%s:%d (%s)", args.host, args.port, mode)
+    if settings.admin_token_generated:
+        # Printed once, on stdout only (never through the log): the one way to learn it.
+        print(f"m3ter-mock: admin token for /_mock (generated; pass --admin-token to choose one): "
+              f"{settings.admin_token}", flush=True)
+    control = "admin token required" if settings.admin_token else "open to anyone who reaches the port"
+    logging.getLogger("m3ter_mock").info("serving on http://%s:%d (%s; /_mock %s)", args.host, args.port, mode,
+                                         control)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is out of range; a port is 1-65535")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
 
 
 if __name__ == "__main__":

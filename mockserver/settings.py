@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from mockserver.domain.auth import Client, parse_client_spec, parse_clients_env
+
+ADMIN_TOKEN_ENV = "M3TER_MOCK_ADMIN_TOKEN"
+WEBHOOK_ALLOW_ENV = "M3TER_MOCK_WEBHOOK_ALLOW"
 
 
 @dataclass
@@ -18,12 +22,46 @@ class Settings:
     frozen_clock: datetime | None = None
     delivery_attempts: int = 5
     delivery_base_delay_seconds: float = 1.0
+    # A total deadline per delivery attempt (connect, send and read), not a per-read one.
     delivery_timeout_seconds: float = 10.0
+    # A receiver's reply is read up to this many bytes; the rest is never read.
+    delivery_max_response_bytes: int = 64 * 1024
     export_dir: str | None = None
+
+    # -- the control plane --------------------------------------------------------------
+    # When set, every /_mock call needs it (``Authorization: Bearer <token>`` or
+    # ``X-m3ter-mock-admin-token``); download URLs stay usable without it (they are signed).
+    admin_token: str | None = field(default=None, repr=False)
+    admin_token_generated: bool = False
+    # Webhook deliveries only to these hosts / networks (HOST or CIDR); empty: anywhere
+    # that the fixed policy (no link-local, no cloud metadata, never the mock) allows.
+    webhook_allow: tuple[str, ...] = ()
+
+    # -- limits on one request ------------------------------------------------------------
+    max_body_bytes: int = 1024 * 1024
+    max_header_bytes: int = 32 * 1024
+    max_query_bytes: int = 8 * 1024
+    max_json_depth: int = 32
+
+    # -- retention (oldest dropped first), so a long run stays flat -----------------------
+    retain_events: int = 10_000  # Events per organization
+    retain_delivery_attempts: int = 10_000  # delivery attempts per organization
+    retain_export_files: int = 100  # export jobs per organization whose files are kept
+    retain_download_grants: int = 10_000  # unexpired download URLs, in all
 
     @classmethod
     def from_environment(cls, client_specs: list[str] | None = None, **overrides) -> "Settings":
-        """Clients from ``--client`` values plus ``M3TER_MOCK_CLIENTS``."""
+        """Clients from ``--client`` values plus ``M3TER_MOCK_CLIENTS``; the admin token from
+        ``overrides`` or ``M3TER_MOCK_ADMIN_TOKEN``; webhook allow-list entries from both
+        ``overrides`` and ``M3TER_MOCK_WEBHOOK_ALLOW``. With clients configured (strict mode)
+        the control plane is never open: without a given token one is generated."""
         clients = [parse_client_spec(s) for s in client_specs or []]
         clients += parse_clients_env(os.environ.get("M3TER_MOCK_CLIENTS", ""))
-        return cls(clients=clients, **overrides)
+        admin_token = overrides.pop("admin_token", None) or os.environ.get(ADMIN_TOKEN_ENV) or None
+        generated = False
+        if clients and not admin_token:
+            admin_token, generated = secrets.token_urlsafe(24), True
+        allow = tuple(overrides.pop("webhook_allow", None) or ())
+        allow += tuple(p for p in os.environ.get(WEBHOOK_ALLOW_ENV, "").replace(",", " ").split() if p)
+        return cls(clients=clients, admin_token=admin_token, admin_token_generated=generated,
+                   webhook_allow=allow, **overrides)

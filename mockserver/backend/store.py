@@ -52,6 +52,15 @@ class Collection:
             self.codes.pop(item["code"], None)
         return item
 
+    def trim(self, keep: int) -> list[dict]:
+        """Drop the oldest items until at most ``keep`` remain; returns what was dropped.
+        Costs O(dropped), so calling it after every insert keeps a bounded collection flat."""
+        dropped = []
+        while len(self.items) > keep:
+            _, oldest_id = self.order.peekitem(0)
+            dropped.append(self.remove(oldest_id))
+        return dropped
+
     def id_for_code(self, code: str) -> str | None:
         return self.codes.get(code)
 

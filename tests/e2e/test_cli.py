@@ -83,3 +83,35 @@ def test_serve_logs_requests_and_never_secrets(served):
     assert f"POST {org}/integrationdestinations/webhooks 200" in log
     assert f"GET {org}/compoundaggregations 401" in log
     assert SECRET not in log and CLIENT_SECRET not in log and token not in log
+
+
+@pytest.mark.parametrize("argv, complaint", [
+    (["--port", "70000"], "--port: 70000 is out of range; a port is 1-65535"),
+    (["--port", "0"], "--port: 0 is out of range; a port is 1-65535"),
+    (["--port", "-1"], "--port: -1 is out of range; a port is 1-65535"),
+    (["--port", "http"], "--port: 'http' is not a port number"),
+    (["--max-body-bytes", "0"], "--max-body-bytes: 0 must be at least 1"),
+    (["--webhook-allow", "10.0.0.0/33"], "webhook allow list: '10.0.0.0/33' is not a HOST or CIDR"),
+])
+def test_serve_refuses_bad_settings_with_one_line_and_exit_2(argv, complaint):
+    finished = subprocess.run([sys.executable, "-m", "mockserver", "serve", *argv],
+                              capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 2
+    assert complaint in finished.stderr
+    assert "Traceback" not in finished.stderr
+    assert "listen" not in finished.stderr.lower()
+
+
+def test_serve_accepts_the_highest_port():
+    # 65535 is inside the range: the parser must not refuse it (it may be taken; the
+    # process is stopped as soon as it has logged where it serves).
+    process = subprocess.Popen([sys.executable, "-m", "mockserver", "serve", "--port", "65535"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for line in process.stdout:
+            if "serving on" in line:
+                assert "http://127.0.0.1:65535" in line
+                break
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
