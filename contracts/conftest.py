@@ -111,7 +111,7 @@ def pytest_collection_finish(session):
     for name, delegate in suite.delegates().items():
         nodeids = [item.nodeid for item in session.items if _target_of(item.nodeid) == name]
         if nodeids and not delegate.started:
-            delegate.start(nodeids)
+            delegate.start(nodeids, session.config)
 
 
 def pytest_unconfigure(config):

@@ -23,7 +23,6 @@ import pytest
 
 from .target import RunOptions
 
-ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_SECONDS = 1800
 ONLY_ENV = "M3TER_CONTRACT_ONLY"  # JSON list of the test names a delegated run keeps
 
@@ -44,22 +43,25 @@ class Delegate:
     def started(self) -> bool:
         return self.process is not None
 
-    def start(self, nodeids: list[str]) -> None:
+    def start(self, nodeids: list[str], config: pytest.Config) -> None:
         # Schemathesis's tests cannot be picked by node id on the command line: the child
         # collects the module and keeps only these names (see ``conftest.py``).
         names = [nodeid.rsplit("::", 1)[-1] for nodeid in nodeids]
         env = {**os.environ, "M3TER_CONTRACT_STATS": str(self.stats), "M3TER_CONTRACT_PARALLEL": "0",
                ONLY_ENV: json.dumps(names)}
-        module = nodeids[0].split("::", 1)[0]
-        command = [sys.executable, "-m", "pytest", module, "-q", "-p", "no:cacheprovider",
-                   "-o", "addopts=", "--rootdir", str(ROOT), "--junitxml", str(self.junit),
+        # The child runs where this run does (a source checkout or an installed package),
+        # with the same root, configuration and working directory, so its node ids match.
+        module = str(config.rootpath / nodeids[0].split("::", 1)[0])
+        settings = ["-c", str(config.inipath)] if config.inipath else []
+        command = [sys.executable, "-m", "pytest", module, "-q", "-p", "no:cacheprovider", *settings,
+                   "-o", "addopts=", "--rootdir", str(config.rootpath), "--junitxml", str(self.junit),
                    "--contract-target", self.target,
                    "--contract-examples", str(self.options.examples),
                    "--contract-stateful-examples", str(self.options.stateful_examples),
                    "--contract-seed", str(self.options.seed)]
         self._log = open(self.log_path, "w", encoding="utf-8")
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                                        stdout=self._log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(command, cwd=config.invocation_params.dir, env=env,
+                                        stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
 
     def wait(self) -> None:
         if self._results is not None or self._problem is not None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
-SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi" / "m3ter.yaml"
+from mockserver.resources import spec_path
+
+SPEC_PATH = spec_path("m3ter.yaml")
 
 METHODS = ("get", "put", "post", "delete", "patch")
 

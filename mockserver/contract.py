@@ -1,5 +1,6 @@
-"""``m3ter-mock contract``: the parity report. Runs the contract suite (``contracts/``, with
-pytest) against one target, prints a pass/fail table per operation and writes JUnit XML.
+"""``m3ter-mock contract``: the parity report. Runs the contract suite (``contracts/``, shipped
+as ``mockserver.contracts``; it needs the ``contract`` extra) with pytest against one target,
+prints a pass/fail table per operation and writes JUnit XML.
 
     m3ter-mock contract                          # the mock, in-process and over HTTP
     m3ter-mock contract --base-url URL           # any m3ter-compatible API (credentials from
@@ -11,6 +12,7 @@ pytest) against one target, prints a pass/fail table per operation and writes JU
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -21,8 +23,19 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-CONTRACTS = ROOT / "contracts"
+from . import resources
+
+# What the suite imports beyond the mock's own dependencies (the ``contract`` extra).
+SUITE_REQUIREMENTS = ("pytest", "schemathesis", "hypothesis")
+INSTALL_HINT = "pip install 'm3ter-mock[contract]'"
+# The run's pytest configuration, given explicitly: the suite may be installed under a
+# folder whose own pytest configuration has nothing to do with it.
+_PYTEST_INI = """[pytest]
+filterwarnings =
+    ignore::DeprecationWarning:croniter.*
+    ignore::DeprecationWarning:connexion.*
+    ignore:Using `httpx` with `starlette.testclient`
+"""
 _OPERATION_TEST = re.compile(r"^test_(?P<target>[a-z]+)\[(?P<label>[A-Z]+ /.*)\]$")
 _STATEFUL_TEST = re.compile(r"^test_stateful_(?P<target>[a-z]+)(\[(?P<group>[^\]]+)\])?$")
 STATEFUL = "stateful phase"
@@ -95,7 +108,7 @@ def operation_ids() -> dict[str, str]:
     from .validate import load
 
     return {f"{method.upper()} {path}": op.get("operationId", "")
-            for path, item in load(ROOT / "openapi" / "m3ter.yaml")["paths"].items() for method, op in item.items()
+            for path, item in load(resources.spec_path("m3ter.yaml"))["paths"].items() for method, op in item.items()
             if isinstance(op, dict) and "operationId" in op}
 
 
@@ -163,13 +176,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", action="store_true", help="print what the suite disables or relaxes, and why")
 
 
+def missing_requirements() -> list[str]:
+    return [name for name in SUITE_REQUIREMENTS if importlib.util.find_spec(name) is None]
+
+
 def run(args: argparse.Namespace) -> int:
-    if not (CONTRACTS / "test_contract.py").exists():
-        print(f"m3ter-mock contract: the contract suite is not at {CONTRACTS} (it ships with the source tree)",
-              file=sys.stderr)
-        return 2
     if args.policy:
         return print_policy()
+    missing = missing_requirements()
+    if missing:
+        print(f"m3ter-mock contract: the contract suite needs {', '.join(missing)}; install them with: "
+              f"{INSTALL_HINT}", file=sys.stderr)
+        return 2
+    contracts = resources.contracts_dir()
     env = dict(os.environ)
     if args.base_url:
         env.update({"M3TER_CONTRACT_TARGET": "url", "M3TER_BASE_URL": args.base_url})
@@ -191,10 +210,12 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="m3ter-contract-") as scratch:
         stats = Path(scratch) / "stats.json"
         env["M3TER_CONTRACT_STATS"] = str(stats)
-        command = [sys.executable, "-m", "pytest", str(CONTRACTS), "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-                   "--rootdir", str(ROOT), "--junitxml", str(junit)]
+        ini = Path(scratch) / "pytest.ini"
+        ini.write_text(_PYTEST_INI, encoding="utf-8")
+        command = [sys.executable, "-m", "pytest", str(contracts), "-q", "-p", "no:cacheprovider", "-c", str(ini),
+                   "--rootdir", str(contracts), "--confcutdir", str(contracts), "--junitxml", str(junit)]
         # pytest's own output goes to stderr; the table is the standard output.
-        status = subprocess.run(command, cwd=ROOT, env=env, stdout=sys.stderr, stderr=sys.stderr).returncode
+        status = subprocess.run(command, env=env, stdout=sys.stderr, stderr=sys.stderr).returncode
         try:
             figures = json.loads(stats.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -209,8 +230,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_policy() -> int:
-    sys.path.insert(0, str(ROOT))
-    from contracts import policy
+    from .contracts import policy
 
     everything = policy.exemptions(read_only=False) + policy.exemptions(read_only=True)
     for exemption in dict.fromkeys(everything):

@@ -511,16 +511,16 @@ def load(path: Path) -> dict:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", nargs="?", help="the OpenAPI document (default: the mock's openapi/m3ter.yaml)")
+    parser.add_argument("spec", nargs="?", help="the OpenAPI document (default: the m3ter.yaml the mock serves)")
     parser.add_argument("--handlers", choices=("auto", "m3ter", "admin", "none"), default="auto",
                         help="which handler table operationIds must be bound to (auto: the one the spec's "
                              "operationIds belong to; none: skip the check)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from mockserver.app import M3TER_SPEC
+    from mockserver.resources import spec_path
 
-    path = Path(args.spec) if args.spec else M3TER_SPEC
+    path = Path(args.spec) if args.spec else spec_path("m3ter.yaml")
     try:
         document = load(path)
     except (OSError, ValueError) as error:
