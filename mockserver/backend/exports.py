@@ -7,12 +7,23 @@ expression has its next fire time queued on the same worker; a fire creates a jo
 the schedule's id, runs it, and queues the next fire. Each queued fire carries the
 schedule's version, so after an update (which reschedules from the new cron) or a delete
 the old fire is simply skipped: every run happens exactly once, in order.
+
+Every run ends SUCCEEDED or FAILED: whatever goes wrong inside it (a file that cannot be
+written, rows that cannot be rendered, a bug) fails the job with a one-line reason and a
+``dataexport.job.failure`` Event. Files are written only inside ``--export-dir``: the
+destination's names are checked when it is saved, and each path is checked again, with
+every symlink resolved, before anything is created.
+
+Memory stays bounded: the files of only the newest ``retain_export_files`` jobs of an
+organization are kept (older jobs keep their record), and download grants are dropped
+once expired or beyond ``retain_download_grants``.
 """
 
 from __future__ import annotations
 
 import gzip
 import logging
+import os
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -21,6 +32,7 @@ from pathlib import Path
 
 from mockserver.domain import cron
 from mockserver.domain import export_rendering as rendering
+from mockserver.domain import object_paths
 from mockserver.domain.clock import isoformat
 from mockserver.domain.errors import MockError
 from mockserver.domain.pagination import ListScope
@@ -31,6 +43,7 @@ from .worker import DueWorker
 log = logging.getLogger("m3ter_mock")
 
 JOBS = "dataexportjobs"
+FILES = "dataexportfiles"  # per organization: {"id": job id, "files": [(name, bytes)]}, oldest first
 FAULTS = "dataexportfaults"
 DOWNLOADS = "downloads"  # in the store's global space: a URL token is not tied to a path's org
 GLOBAL = ""
@@ -40,6 +53,10 @@ DOWNLOADABLE_FOR = timedelta(hours=24)
 
 # Which stored collection holds each operational data type the mock keeps.
 STORED_TYPES = {"COMPOUND_AGGREGATIONS": "compoundaggregations"}
+
+
+class ExportWriteError(Exception):
+    """A file of the run could not be written under the export directory."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +105,7 @@ class ExportService:
             "_selection": {k: source[k] for k in selection_keys if source.get(k) is not None},
             "_format": source.get("exportFileFormat") or "CSV",
             "_destinationIds": list(source.get("destinationIds") or []),
-            "_files": [],
+            "_fileSizes": [],  # (name, bytes) of each file; the contents are in FILES while kept
             "_objects": [],
         }
         if schedule_id:
@@ -112,7 +129,7 @@ class ExportService:
         with self.backend.store.lock:
             job = self._find(caller, job_id)
             return {**public_view(job),
-                    "files": [{"name": n, "bytes": len(c)} for n, c in job["_files"]],
+                    "files": [{"name": n, "bytes": size} for n, size in job["_fileSizes"]],
                     "objects": list(job["_objects"]),
                     **({"error": job["_error"]} if job.get("_error") else {})}
 
@@ -143,23 +160,44 @@ class ExportService:
                     f"jobId: job {job_id!r} ran more than 24 hours ago; download URLs are only given for recent jobs")
             if job["status"] != "SUCCEEDED":
                 raise MockError.bad_request(f"jobId: job {job_id!r} is {job['status']}; it has no file to download")
+            if self.backend.store.peek(caller.org_id, FILES).get(job_id) is None:
+                raise MockError.bad_request(f"jobId: {self._files_dropped(job_id)}")
             token = secrets.token_urlsafe(32)
             expires = now + DOWNLOAD_LIFETIME
-            self.backend.store.collection(GLOBAL, DOWNLOADS).put(
-                {"id": token, "orgId": caller.org_id, "jobId": job_id, "_expires": expires})
+            grants = self.backend.store.collection(GLOBAL, DOWNLOADS)
+            grants.put({"id": token, "orgId": caller.org_id, "jobId": job_id, "_expires": expires})
+            self._purge_grants(grants, now)
         return {"url": f"{base_url.rstrip('/')}/_mock/downloads/{token}", "expirationTime": isoformat(expires)}
+
+    def _purge_grants(self, grants, now: datetime) -> None:
+        """Expired grants from the oldest on, then the oldest beyond the cap: O(1) amortized
+        per grant. (All last 15 minutes, so they expire roughly in the order they were made;
+        one that outlives an older one after the clock was moved back goes with the cap.)"""
+        while len(grants):
+            oldest = next(grants.values())
+            if now < oldest["_expires"]:
+                break
+            grants.remove(oldest["id"])
+        grants.trim(self.backend.settings.retain_download_grants)
+
+    def _files_dropped(self, job_id: str) -> str:
+        return (f"the files of export job {job_id!r} are no longer kept: the mock keeps the files of the newest "
+                f"{self.backend.settings.retain_export_files} export jobs of an organization")
 
     def download(self, token: str) -> tuple[str, bytes, str]:
         with self.backend.store.lock:
             grant = self.backend.store.peek(GLOBAL, DOWNLOADS).get(token)
             if grant is None:
-                raise MockError(403, "this download URL is not valid")
+                raise MockError(403, "this download URL is not valid or has expired; ask for a new one")
             if self.backend.clock.now() >= grant["_expires"]:
                 raise MockError(403, "this download URL has expired (they last 15 minutes); ask for a new one")
             job = self.backend.store.peek(grant["orgId"], JOBS).get(grant["jobId"])
             if job is None:
                 raise MockError(403, "the export job of this download URL no longer exists")
-            files = list(job["_files"])
+            kept = self.backend.store.peek(grant["orgId"], FILES).get(grant["jobId"])
+            if kept is None:
+                raise MockError(403, self._files_dropped(grant["jobId"]))
+            files = list(kept["files"])
         return rendering.bundle(files)
 
     # -- faults ----------------------------------------------------------------------------
@@ -205,6 +243,20 @@ class ExportService:
         self._run(fire.org_id, job["id"])
 
     def _run(self, org_id: str, job_id: str) -> None:
+        try:
+            self._run_job(org_id, job_id)
+        except Exception as error:  # whatever it is, the job must not stay RUNNING
+            if isinstance(error, (ExportWriteError, rendering.RenderError)):
+                problem = str(error)
+                log.warning("export job %s of %s failed: %s", job_id, org_id, problem)
+            else:
+                problem = f"the export failed unexpectedly ({type(error).__name__}); the mock's log has the details"
+                log.exception("export job %s of %s failed", job_id, org_id)
+            job = self.backend.store.peek(org_id, JOBS).get(job_id)
+            if job is not None and job["status"] not in ("SUCCEEDED", "FAILED"):
+                self._fail(org_id, job, problem)
+
+    def _run_job(self, org_id: str, job_id: str) -> None:
         store = self.backend.store
         with store.lock:
             job = store.peek(org_id, JOBS).get(job_id)
@@ -235,7 +287,11 @@ class ExportService:
                 objects.append({"destinationId": destination["id"], "bucket": destination["bucketName"], "key": key})
                 self._write(destination["bucketName"], key, content)
         with store.lock:
-            job.update(status="SUCCEEDED", _files=files, _objects=objects)
+            job.update(status="SUCCEEDED", _fileSizes=[(name, len(content)) for name, content in files],
+                       _objects=objects)
+            kept = store.collection(org_id, FILES)
+            kept.put({"id": job_id, "files": files})
+            kept.trim(self.backend.settings.retain_export_files)  # the job records stay
 
     def _snapshot_rows(self, org_id: str, job: dict) -> list[tuple[str, list[str], list[dict]]]:
         """(type name, columns, rows) per file, read while the store is locked."""
@@ -252,20 +308,40 @@ class ExportService:
         return result
 
     def _write(self, bucket: str, key: str, content: bytes) -> None:
+        """Write ``DIR/<bucket>/<key>`` (gzipped), never anywhere outside DIR. Destinations
+        are checked when saved; this checks the path itself again, with every symlink that
+        exists resolved, before any directory is made, and once more after."""
         if self.export_dir is None:
             return
-        path = self.export_dir / bucket / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(gzip.compress(content, mtime=0))
+        where = object_paths.shown(f"{bucket}/{key}", limit=200)
+        try:
+            root = self.export_dir.resolve()
+            path = root / bucket / key
+            if not _strictly_inside(path.resolve(), root):
+                raise ExportWriteError(f"refused to write {where}: it leads outside the export directory")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not _strictly_inside(path.parent.resolve(), root):
+                raise ExportWriteError(f"refused to write {where}: it leads outside the export directory")
+            # O_NOFOLLOW: a symlink put in place of the file itself is not followed either.
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(gzip.compress(content, mtime=0))
+        except OSError as error:
+            raise ExportWriteError(
+                f"could not write {where} in the export directory: {error.strerror or type(error).__name__}") from None
 
     def _fail(self, org_id: str, job: dict, problem: str) -> None:
         with self.backend.store.lock:
-            job.update(status="FAILED", _error=problem)
+            job.update(status="FAILED", _error=problem)  # first: even if recording the Event fails
             self.backend.events.record(
                 org_id, "dataexport.job.failure",
                 new={"jobId": job["id"], "scheduleId": job.get("scheduleId"), "sourceType": job["sourceType"],
                      "destinationIds": job["_destinationIds"], "error": problem, "dateCreated": job["dateCreated"]},
                 resource_id=job["id"])
+
+
+def _strictly_inside(path: Path, root: Path) -> bool:
+    return path != root and path.is_relative_to(root)
 
 
 def _instant(value: str | None, field_name: str) -> datetime | None:

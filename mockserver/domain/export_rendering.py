@@ -1,7 +1,9 @@
 """Export files: which columns a data type has, how rows become CSV or JSONL, how several
 files become one zip, and where m3ter would put each file in a bucket.
 
-Pure functions; the export runner decides what to render and when.
+Pure functions; the export runner decides what to render and when. Files are UTF-8: a
+string that cannot be encoded (a lone surrogate, which m3ter never stores) is a
+``RenderError`` naming the row and the field, never a half-written file.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import io
 import json
 import zipfile
 from datetime import datetime
-from typing import Iterable
 
 from . import catalogue
 
@@ -64,16 +65,48 @@ def _cell(value) -> str:
     return str(value)
 
 
-def render(rows: Iterable[dict], columns: list[str], file_format: str) -> bytes:
+class RenderError(ValueError):
+    """Rows that cannot be written as an export file."""
+
+
+def _jsonl_line(row: dict) -> str:
+    return json.dumps(row, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def render(rows: list[dict], columns: list[str], file_format: str) -> bytes:
     """CSV with a header row (nested values JSON-encoded), or JSONL (one object a line)."""
-    if file_format == "JSONL":
-        return b"".join(json.dumps(row, separators=(",", ":"), sort_keys=True).encode() + b"\n" for row in rows)
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(columns)
+    try:
+        if file_format == "JSONL":
+            return b"".join(_jsonl_line(row).encode() + b"\n" for row in rows)
+        out = io.StringIO(newline="")
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([_cell(row.get(c)) for c in columns])
+        return out.getvalue().encode()
+    except UnicodeEncodeError:
+        raise RenderError(_not_unicode(rows, columns, file_format)) from None
+
+
+def _not_unicode(rows: list[dict], columns: list[str], file_format: str) -> str:
+    """Which row and field hold text that is not valid Unicode (looked for only on failure)."""
+    def encodes(text: str) -> bool:
+        try:
+            text.encode()
+            return True
+        except UnicodeEncodeError:
+            return False
+
+    for column in columns:
+        if not encodes(column):
+            return f"column {column!r} is not valid Unicode text (it holds a lone surrogate)"
     for row in rows:
-        writer.writerow([_cell(row.get(c)) for c in columns])
-    return out.getvalue().encode()
+        for key, value in row.items():
+            text = _jsonl_line({key: value}) if file_format == "JSONL" else _cell(value)
+            if not encodes(text):
+                return (f"row {row.get('id')!r}: field {key!r} "
+                        "is not valid Unicode text (it holds a lone surrogate); m3ter stores only valid Unicode")
+    return "the rows are not valid Unicode text"
 
 
 def file_name(job_id: str, type_name: str, file_format: str) -> str:
