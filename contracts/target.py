@@ -25,6 +25,7 @@ import importlib
 import ipaddress
 import os
 import random
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,6 +37,9 @@ ENV_SEED = "M3TER_CONTRACT_SEED"
 ENV_ALLOW_WRITES = "M3TER_CONTRACT_ALLOW_WRITES"
 ENV_PARALLEL = "M3TER_CONTRACT_PARALLEL"  # 0: run both mock targets in one process
 ENV_APP = "M3TER_CONTRACT_APP"  # module:factory building the mock app (the suite's own self-test uses it)
+# The admin token of the mock the suite serves over HTTP: the suite chooses it and hands it
+# down to the server process (see ``suite._serve``), then sends it on its /_mock calls.
+ENV_ADMIN_TOKEN = "M3TER_CONTRACT_ADMIN_TOKEN"
 
 TARGET_CHOICES = ("mock", "inprocess", "http", "url")
 DEFAULT_EXAMPLES = 50
@@ -80,6 +84,7 @@ class Target:
     app: Any = None  # the mock app, for the in-process target
     is_mock: bool = False  # the suite's own mock (its error messages are known word for word)
     writes: bool = True
+    admin_token: str | None = field(default=None, repr=False)  # for the suite's own mock's /_mock
 
     @property
     def over_http(self) -> bool:
@@ -159,29 +164,31 @@ def make_mock_app():
 def mock_settings(**overrides):
     """The mock as the suite runs it: like a real org, only the suite's own client gets a
     token (invalid credentials are a 401), and only for the suite's organization; tokens
-    are short-lived (see ``MOCK_TOKEN_LIFETIME_SECONDS``)."""
+    are short-lived (see ``MOCK_TOKEN_LIFETIME_SECONDS``). As ``m3ter-mock serve`` does in
+    strict mode, its admin API needs an admin token: the one in ``M3TER_CONTRACT_ADMIN_TOKEN``,
+    else a fresh one."""
     from mockserver.domain.auth import Client
     from mockserver.settings import Settings
 
     client = Client(MOCK_CLIENT_ID, MOCK_CLIENT_PASSWORD, frozenset({MOCK_ORG_ID}))
+    admin_token = os.environ.get(ENV_ADMIN_TOKEN, "").strip() or secrets.token_urlsafe(24)
     return Settings(**{"clients": [client], "validate_responses": False, "quiet": True,
-                       "token_lifetime_seconds": MOCK_TOKEN_LIFETIME_SECONDS, **overrides})
+                       "token_lifetime_seconds": MOCK_TOKEN_LIFETIME_SECONDS, "admin_token": admin_token,
+                       **overrides})
 
 
 def keep_deliveries_local(app) -> None:
     """Generated webhook URLs name arbitrary hosts, and the stateful phase links webhooks to
     notifications that fire: the mock under test answers its own deliveries (204) instead
     of sending them anywhere."""
-    import httpx
-
-    deliveries = app.backend.deliveries
-    deliveries._http.close()
-    deliveries._http = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(204)))
+    app.backend.deliveries.local_answer = lambda url, headers, body: 204
 
 
-def mock_target(name: str, *, app=None, base_url: str | None = None) -> Target:
+def mock_target(name: str, *, app=None, base_url: str | None = None, admin_token: str | None = None) -> Target:
+    if app is not None:
+        admin_token = getattr(getattr(app, "settings", None), "admin_token", None)
     return Target(name=name, org_id=MOCK_ORG_ID, client_id=MOCK_CLIENT_ID, client_password=MOCK_CLIENT_PASSWORD,
-                  base_url=base_url, app=app, is_mock=True, writes=True)
+                  base_url=base_url, app=app, is_mock=True, writes=True, admin_token=admin_token)
 
 
 def url_target() -> Target:

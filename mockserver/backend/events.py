@@ -4,7 +4,8 @@ Entity changes of the types m3ter lists in its event catalogue are recorded as
 ``configuration.<entity>.<created|updated|deleted>`` with the entity before (``oldDto``) and
 after (``newDto``) the change, as in m3ter's examples. Every recorded Event is handed to the
 listeners (the notification engine) while the store lock is still held, so rules see
-Events in the order they happened.
+Events in the order they happened. Each organization keeps its newest
+``settings.retain_events`` Events; older ones are dropped as new ones arrive.
 """
 
 from __future__ import annotations
@@ -63,7 +64,9 @@ class EventLog:
                 "_notificationId": notification["id"] if notification else None,
                 "_notificationCode": notification["code"] if notification else None,
             }
-            self.backend.store.collection(org_id, COLLECTION).put(event)
+            events = self.backend.store.collection(org_id, COLLECTION)
+            events.put(event)
+            events.trim(self.backend.settings.retain_events)
             for listener in self._listeners:
                 listener(org_id, event)
             return event

@@ -1,7 +1,9 @@
 """Webhook integration destinations, with M3TER_SIGNED_REQUEST credentials.
 
 The credential's secret signs every delivery and "never leaves m3ter's servers": it is
-kept under an internal key and shown only in the response to the create call.
+kept under an internal key and shown only in the response to the create call. The URL
+must pass the webhook policy (no link-local or cloud-metadata hosts; the allow list when
+one is configured).
 """
 
 from __future__ import annotations
@@ -9,14 +11,19 @@ from __future__ import annotations
 import uuid
 from urllib.parse import urlsplit
 
+import httpx
+
 from mockserver.domain.errors import MockError
+from mockserver.domain.webhook_policy import WebhookPolicy
 
 from ..crud import Caller, CrudService, ResourceKind, public_view
 
 WRITABLE = ("name", "description", "code", "url")
 
 
-def check_url(url: str) -> None:
+def check_url(url: str, policy: WebhookPolicy | None = None) -> None:
+    """An http(s) URL with a host that the webhook policy lets deliveries reach (checked
+    again, on the resolved addresses, at every delivery)."""
     try:
         parts = urlsplit(url)
         host = parts.hostname
@@ -26,10 +33,18 @@ def check_url(url: str) -> None:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not host:
         raise MockError.bad_request(f"url: {url!r} is not an http(s) URL with a host")
+    try:
+        # The host as the delivery will use it (httpx folds some spellings, e.g. U+3002 dots).
+        host = httpx.URL(url).raw_host.decode("ascii") or host
+    except (httpx.InvalidURL, UnicodeError):
+        pass
+    reason = (policy or WebhookPolicy()).check_host(host)
+    if reason:
+        raise MockError.bad_request(f"url: {reason}")
 
 
 def prepare(backend, caller, body, existing):
-    check_url(body["url"])
+    check_url(body["url"], backend.deliveries.webhook_policy())
     fields = {k: body[k] for k in WRITABLE if body.get(k) is not None}
     fields["active"] = body.get("active", True)
     sent = body["credentials"]
