@@ -2,8 +2,9 @@
 server has the machine's other core), on a listening socket the suite bound on
 127.0.0.1 and hands down, so there is no port to race for. Prints ``ready`` once it
 accepts connections; stops when the suite closes its standard input or terminates it.
+Its admin API needs the token the suite put in ``M3TER_CONTRACT_ADMIN_TOKEN``.
 
-    python -m contracts.serve FD
+    python -m contracts.serve FD             # installed: python -m mockserver.contracts.serve FD
 """
 
 from __future__ import annotations

@@ -227,6 +227,8 @@ class RawClient:
     def request(self, method: str, path: str, *, headers: dict | None = None, json: Any = None,
                 params: dict | None = None) -> tuple[int, Any]:
         url = (self.target.base_url or "") + path
+        if path.startswith("/_mock/") and self.target.admin_token:
+            headers = {"X-m3ter-mock-admin-token": self.target.admin_token, **(headers or {})}
         response = self.session.request(method, url, headers=headers, json=json, params=params, timeout=30)
         try:
             body = response.json()
@@ -599,7 +601,7 @@ def runners() -> dict[str, Runner]:
             if name == "url":
                 target = url_target()
             elif name == "http":
-                target = mock_target(name, base_url=_serve())
+                target = mock_target(name, **_serve())
             else:
                 target = mock_target(name, app=make_mock_app())
             STRICT_RULE_MESSAGES["enabled"] = target.is_mock
@@ -617,13 +619,15 @@ def delegates() -> dict:
     return _RUN["delegates"]
 
 
-def _serve(timeout: float = 60.0) -> str:
+def _serve(timeout: float = 60.0) -> dict:
     """Start ``python -m contracts.serve`` on a socket bound here to a free 127.0.0.1 port
-    and return its URL. It runs until ``stop_servers`` (or the end of this process):
-    Schemathesis generates the explicit examples, with their tokens, while pytest collects,
-    so the server must be up by then."""
+    and return its URL and admin token (chosen here, handed down by the environment). It
+    runs until ``stop_servers`` (or the end of this process): Schemathesis generates the
+    explicit examples, with their tokens, while pytest collects, so the server must be up
+    by then."""
     import atexit
     import os
+    import secrets
     import selectors
     import socket
     import subprocess
@@ -635,10 +639,17 @@ def _serve(timeout: float = 60.0) -> str:
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     port = sock.getsockname()[1]
-    root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    # This package is ``contracts`` in a source checkout and ``mockserver.contracts`` when
+    # installed: the server is started under the same name, from where its top package is.
+    top = sys.modules[__package__.partition(".")[0]]
+    root = Path(top.__file__).resolve().parent.parent
+    from .target import ENV_ADMIN_TOKEN
+
+    admin_token = secrets.token_urlsafe(24)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
+           ENV_ADMIN_TOKEN: admin_token}
     log = tempfile.TemporaryFile(mode="w+")
-    process = subprocess.Popen([sys.executable, "-m", "contracts.serve", str(sock.fileno())],
+    process = subprocess.Popen([sys.executable, "-m", f"{__package__}.serve", str(sock.fileno())],
                                pass_fds=(sock.fileno(),), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=log, cwd=root, env=env, text=True)
     sock.close()  # the server holds its own copy
@@ -651,7 +662,7 @@ def _serve(timeout: float = 60.0) -> str:
     if not ready:
         log.seek(0)
         raise RuntimeError(f"the mock server for the contract suite did not start:\n{log.read()[-3000:]}")
-    return f"http://127.0.0.1:{port}"
+    return {"base_url": f"http://127.0.0.1:{port}", "admin_token": admin_token}
 
 
 def server_errors() -> str:

@@ -6,23 +6,40 @@
 * Answers a method the path does not have with 405 and an ``Allow`` header built from the
   spec (Connexion lists only the first route's methods), and answers OPTIONS.
 * Answers an unknown path with the JSON 404 body instead of Flask's HTML page.
+* Guards the admin API (``/_mock``) with the admin token when one is set, before routing,
+  so 404 and 405 answers under ``/_mock`` need it too. Download URLs and the admin API's
+  own ``openapi.json`` stay public.
+* Does the waiting of ``wait=true`` admin calls here, on the event loop, so a waiting call
+  holds none of the few threads Flask's handlers run on; and lets one clock change at a
+  time reach those threads (the others queue here).
+* Serves the spec documents (``/openapi.json``) from bytes built once: Connexion would
+  rebuild and serialise the whole spec on every request.
 * Logs one line per request: method, path, status, milliseconds. Never a header or body,
   so no credential or secret reaches the log.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 import json
 import logging
 import re
+import threading
 import time
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .context import BACKEND_SCOPE_KEY
 
 access_log = logging.getLogger("m3ter_mock.access")
+
+DELIVERY_HEADER = b"x-m3ter-mock-delivery"
+ADMIN_TOKEN_HEADER = b"x-m3ter-mock-admin-token"
+# The longest a ``wait=true`` call waits before it answers with what has happened so far
+# (openapi/admin.yaml says so).
+WAIT_SECONDS = 30.0
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -38,18 +55,35 @@ def compile_routes(spec_paths: dict, prefix: str = "") -> list[tuple[re.Pattern,
 
 
 class MockMiddleware:
-    def __init__(self, app: ASGIApp, backend, routes, passthrough_prefixes=(), quiet=False):
+    def __init__(self, app: ASGIApp, backend, routes, passthrough_prefixes=(), quiet=False, *,
+                 admin_prefix: str | None = None, admin_token: str | None = None,
+                 public_admin_paths=(), documents=(), wait_seconds: float = WAIT_SECONDS):
         self.app = app
         self.backend = backend
         self.routes = routes
         self.passthrough_prefixes = tuple(passthrough_prefixes)
         self.quiet = quiet
+        self.admin_prefix = admin_prefix
+        self._admin_token = admin_token.encode() if admin_token else None
+        # Exact paths, or prefixes when they end with "/".
+        self.public_admin_paths = tuple(public_admin_paths)
+        self.documents = frozenset(documents)
+        self._document_cache: dict[tuple[str, str], tuple[list, bytes]] = {}
+        self.wait_seconds = wait_seconds
+        # A threading lock (not asyncio's): test clients run each request on a loop of its own.
+        self._clock_gate = threading.Lock()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         scope[BACKEND_SCOPE_KEY] = self.backend
+        server = scope.get("server")
+        # Starlette's in-process test client reports a made-up ("testserver", 80): not an
+        # address anything listens on, and a name would count as every local address.
+        if (server and server[1] is not None and server[0] != "testserver"
+                and tuple(server) not in self.backend.own_addresses):
+            self.backend.own_addresses.add((server[0], server[1]))
         started = time.perf_counter()
         status_seen = {"status": 0}
 
@@ -63,7 +97,7 @@ class MockMiddleware:
             if early is not None:
                 await self._respond(send_logged, *early)
             else:
-                await self.app(scope, receive, send_logged)
+                await self._forward(scope, receive, send_logged)
         finally:
             if not self.quiet:
                 access_log.info("%s %s %s %.1fms", scope["method"], _printable(scope["path"]),
@@ -71,9 +105,16 @@ class MockMiddleware:
 
     def _early_answer(self, scope: Scope):
         path = scope["path"]
+        for name, value in scope.get("headers") or ():
+            if name == DELIVERY_HEADER and value.decode("latin-1") == self.backend.instance_id:
+                return 403, {"message": "a webhook delivery of this mock cannot call the mock itself"}, {}
         raw = scope.get("raw_path") or path.encode("latin-1", "replace")
         if _CONTROL.search(path) or _CONTROL.search(unquote(raw.decode("latin-1"))):
             return 400, {"message": "path: control characters are not allowed"}, {}
+        if self._admin_token is not None and self._needs_admin_token(path):
+            refusal = self._admin_token_refusal(scope)
+            if refusal is not None:
+                return 401, {"message": refusal}, {"WWW-Authenticate": 'Bearer realm="m3ter-mock admin API"'}
         if path.startswith(self.passthrough_prefixes):
             return None
         for regex, methods in self.routes:
@@ -86,6 +127,109 @@ class MockMiddleware:
                 return None
         return 404, {"message": f"No such endpoint: {path}"}, {}
 
+    # -- the admin token ------------------------------------------------------------------
+    def _is_admin(self, path: str) -> bool:
+        prefix = self.admin_prefix
+        return prefix is not None and (path == prefix or path.startswith(prefix + "/"))
+
+    def _needs_admin_token(self, path: str) -> bool:
+        if not self._is_admin(path):
+            return False
+        for public in self.public_admin_paths:
+            if path == public or (public.endswith("/") and path.startswith(public)):
+                return False
+        return True
+
+    def _admin_token_refusal(self, scope: Scope) -> str | None:
+        """None when the request carries the admin token; else why not (never echoing
+        what was sent)."""
+        offered = []
+        for name, value in scope.get("headers") or ():
+            if name == ADMIN_TOKEN_HEADER:
+                offered.append(value.strip())
+            elif name == b"authorization":
+                scheme, _, credential = value.strip().partition(b" ")
+                if scheme.lower() == b"bearer":
+                    offered.append(credential.strip())
+        # Every offer is compared, so the time taken says nothing about which one was close.
+        matched = False
+        for candidate in offered:
+            matched |= hmac.compare_digest(candidate, self._admin_token)
+        if matched:
+            return None
+        if not offered:
+            return ("the admin API needs the mock's admin token: send Authorization: Bearer <token> "
+                    "or X-m3ter-mock-admin-token: <token>")
+        return "the admin token is not valid"
+
+    # -- after the early answers ---------------------------------------------------------
+    async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method, path = scope["method"], scope["path"]
+        if method == "GET" and path in self.documents:
+            await self._send_document(scope, receive, send)
+            return
+        if not self._is_admin(path):
+            await self.app(scope, receive, send)
+            return
+        route = path[len(self.admin_prefix):].rstrip("/")
+        if method == "GET" and route == "/deliveries" and _query_flag(scope, "wait"):
+            # The list is read after the wait, as the caller asked.
+            await self._settle()
+            await self.app(scope, receive, send)
+        elif method == "POST" and route == "/events" and _query_flag(scope, "wait"):
+            # The Event is recorded first; its answer is held back until its deliveries ran.
+            held = _HeldResponse()
+            await self.app(scope, receive, held.send)
+            if held.status == 200:
+                await self._settle()
+            await held.replay(send)
+        elif method == "POST" and route == "/clock":
+            # A clock change waits (in a handler thread) for the work it makes due; queued
+            # changes wait here instead of each holding a thread.
+            await _acquire(self._clock_gate)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                self._clock_gate.release()
+        else:
+            await self.app(scope, receive, send)
+
+    async def _settle(self) -> bool:
+        """Wait, without holding a thread, until nothing is due and nothing is running in
+        any worker (including work that due work made due), or ``wait_seconds`` pass."""
+        deadline = time.monotonic() + self.wait_seconds
+        delay = 0.001
+        quiet_passes = 0
+        while True:
+            if all(worker.wait_idle(0) for worker in self.backend.workers()):
+                # Twice in a row: an item that finished between two workers' checks may
+                # have handed work to one already checked; the second pass sees it.
+                quiet_passes += 1
+                if quiet_passes == 2:
+                    return True
+                continue
+            quiet_passes = 0
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.025)
+
+    # -- the spec documents --------------------------------------------------------------
+    async def _send_document(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Connexion's document depends on the request only through the root path.
+        key = (scope["path"], scope.get("root_path", ""))
+        cached = self._document_cache.get(key)
+        if cached is None:
+            held = _HeldResponse()
+            await self.app(scope, receive, held.send)
+            if held.status == 200:
+                self._document_cache[key] = (held.start["headers"], held.body)
+            await held.replay(send)
+            return
+        headers, body = cached
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
     @staticmethod
     async def _respond(send, status, body, headers):
         payload = b"" if body is None else json.dumps(body).encode()
@@ -95,6 +239,48 @@ class MockMiddleware:
                             (b"content-length", str(len(payload)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": payload})
+
+
+class _HeldResponse:
+    """Collects a response instead of sending it, to send it later."""
+
+    def __init__(self):
+        self.start: dict | None = None
+        self.chunks: list[bytes] = []
+
+    @property
+    def status(self) -> int:
+        return self.start["status"] if self.start else 0
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.chunks)
+
+    async def send(self, message) -> None:
+        if message["type"] == "http.response.start":
+            self.start = message
+        elif message["type"] == "http.response.body":
+            self.chunks.append(message.get("body", b""))
+
+    async def replay(self, send: Send) -> None:
+        if self.start is None:
+            return
+        await send(self.start)
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def _query_flag(scope: Scope, name: str) -> bool:
+    """A boolean query parameter as Connexion reads it (the last value; ``true`` in any case)."""
+    values = [value for key, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"),
+                                                 keep_blank_values=True) if key == name]
+    return bool(values) and values[-1].lower() == "true"
+
+
+async def _acquire(lock: threading.Lock) -> None:
+    delay = 0.001
+    while not lock.acquire(blocking=False):
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.025)
 
 
 def _printable(path: str) -> str:

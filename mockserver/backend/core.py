@@ -7,6 +7,7 @@ Nothing here imports Flask or Connexion.
 from __future__ import annotations
 
 import secrets
+import threading
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
@@ -17,6 +18,8 @@ from mockserver.domain.clock import Clock, utc
 from mockserver.domain.delivery_policy import RetryPolicy
 from mockserver.domain.pagination import Cursors, ListScope
 
+from mockserver.settings import Settings
+
 from .crud import DEFAULT_PAGE_SIZE, Caller, CrudService, ResourceKind, public_view
 from .store import Collection, Store
 
@@ -24,10 +27,22 @@ from .store import Collection, Store
 class Backend:
     def __init__(self, clock: Clock | None = None, clients: list[Client] | None = None,
                  token_lifetime_seconds: int = 18000, retry_policy: RetryPolicy | None = None,
-                 delivery_timeout_seconds: float = 10.0, export_dir: str | None = None):
+                 delivery_timeout_seconds: float | None = None, export_dir: str | None = None,
+                 settings: Settings | None = None):
+        # Limits and retention; the explicit arguments above predate it and take precedence.
+        self.settings = settings or Settings()
         self.clock = clock or Clock()
+        # Clock changes one at a time: each reads the clock, then moves it, so two at
+        # once would lose time (or move it "backwards" and fail).
+        self._clock_change = threading.RLock()
         self.store = Store()
         self._secret = secrets.token_bytes(32)
+        # Deliveries carry this id (header ``X-m3ter-mock-delivery``) and the HTTP layer
+        # refuses requests that carry it, so a webhook can never drive the mock itself.
+        self.instance_id = secrets.token_hex(16)
+        # (host, port) pairs this mock is served on, as seen by the HTTP layer and the CLI;
+        # deliveries never connect to them.
+        self.own_addresses: set[tuple[str, int]] = set()
         self.auth = Authenticator(self.clock, self._secret, clients, token_lifetime_seconds)
         self.cursors = Cursors(self._secret)
         self._change_listeners: list[Callable[[Caller, ResourceKind, str, dict | None, dict | None], None]] = []
@@ -69,6 +84,10 @@ class Backend:
     # -- the clock and injected events (the admin API) -----------------------------------
     def change_clock(self, freeze: bool | None = None, at: str | datetime | None = None,
                      advance_seconds: float | None = None) -> None:
+        with self._clock_change:
+            self._change_clock(freeze, at, advance_seconds)
+
+    def _change_clock(self, freeze: bool | None, at: str | datetime | None, advance_seconds: float | None) -> None:
         if freeze is False and (at is not None or advance_seconds):
             raise MockError.bad_request("freeze: false cannot be combined with at or advanceSeconds")
         if freeze is False:
@@ -92,6 +111,10 @@ class Backend:
         """Move the (frozen) clock to ``target`` one due time at a time, so everything that
         falls due on the way runs at its own time and in order: a retry that becomes due
         on the way is itself retried before ``target`` if its back-off allows."""
+        with self._clock_change:
+            self._advance_to(target)
+
+    def _advance_to(self, target: datetime) -> None:
         if not self.clock.frozen:
             self.clock.freeze()
         while True:
