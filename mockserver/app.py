@@ -21,12 +21,15 @@ from mockserver.domain.delivery_policy import RetryPolicy
 
 from .api import errors
 from .api.context import BACKEND_EXTENSION
+from .api.limits import Limits, RequestLimits
 from .api.middleware import MockMiddleware, compile_routes
 from .api.registry import resolve, resolve_admin
 from .api.validation import VALIDATOR_MAP
+from . import resources
 from .settings import Settings
 
-SPEC_DIR = Path(__file__).resolve().parent.parent / "openapi"
+# Shipped in the package (mockserver.openapi), so an installed mock serves from any folder.
+SPEC_DIR = resources.spec_dir()
 M3TER_SPEC = SPEC_DIR / "m3ter.yaml"
 ADMIN_SPEC = SPEC_DIR / "admin.yaml"
 ADMIN_BASE = "/_mock"
@@ -54,6 +57,7 @@ def create_app(settings: Settings | None = None) -> connexion.FlaskApp:
         retry_policy=RetryPolicy(settings.delivery_attempts, settings.delivery_base_delay_seconds),
         delivery_timeout_seconds=settings.delivery_timeout_seconds,
         export_dir=settings.export_dir,
+        settings=settings,
     )
     spec = load_spec()
     # Compact JSON (Connexion's default indents), as m3ter answers and to keep pages small.
@@ -87,7 +91,14 @@ def create_app(settings: Settings | None = None) -> connexion.FlaskApp:
         routes=compile_routes(spec["paths"]) + compile_routes(admin_spec["paths"], ADMIN_BASE),
         passthrough_prefixes=("/openapi.json", "/ui", ADMIN_BASE + "/openapi.json", ADMIN_BASE + "/ui"),
         quiet=settings.quiet,
+        admin_prefix=ADMIN_BASE,
+        admin_token=settings.admin_token,
+        public_admin_paths=(ADMIN_BASE + "/downloads/", ADMIN_BASE + "/openapi.json"),
+        documents=("/openapi.json", ADMIN_BASE + "/openapi.json"),
     )
+    # Added after MockMiddleware, so inside it: refused requests are logged too.
+    app.add_middleware(RequestLimits, position=MiddlewarePosition.BEFORE_EXCEPTION,
+                       limits=Limits.from_settings(settings))
     errors.register(app)
     app.backend = backend
     app.settings = settings

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from tests.conftest import basic, bearer_for
+from tests.support.state import unchanged
 
 ORG = "org-rules"
 BASE = f"/organizations/{ORG}"
@@ -24,15 +25,6 @@ def create(client, auth, path, body):
     response = client.post(f"{BASE}/{path}", json=body, headers=auth)
     assert response.status_code == 200, response.text
     return response.json()
-
-
-def unchanged(app, action):
-    """Run ``action`` and assert it changed nothing in the store."""
-    before = app.backend.store.snapshot()
-    action()
-    after = app.backend.store.snapshot()
-    assert {o: {n: c.items for n, c in org.collections.items()} for o, org in before.items()} == \
-           {o: {n: c.items for n, c in org.collections.items()} for o, org in after.items()}
 
 
 # -- versioning and codes ---------------------------------------------------------------

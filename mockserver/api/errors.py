@@ -1,6 +1,7 @@
 """The one place where errors become HTTP responses: every error body is
 ``{"message": "..."}`` with ``application/json``, as m3ter answers (never Connexion's
-``application/problem+json``)."""
+``application/problem+json``). A message is at most ``MESSAGE_LIMIT`` characters: one that
+quotes what a client sent (an unknown id, extra query parameters...) never echoes it in full."""
 
 from __future__ import annotations
 
@@ -15,8 +16,12 @@ from mockserver.domain.errors import MockError
 
 log = logging.getLogger("m3ter_mock")
 
+MESSAGE_LIMIT = 500
+
 
 def error_response(status: int, message: str, headers: dict | None = None) -> ConnexionResponse:
+    if len(message) > MESSAGE_LIMIT:
+        message = message[:MESSAGE_LIMIT - 1] + "…"
     headers = dict(headers or {})
     if status == 401:
         headers.setdefault("WWW-Authenticate", 'Bearer realm="m3ter-mock"')

@@ -1,0 +1,15 @@
+"""Assertions about the mock's whole state."""
+
+from __future__ import annotations
+
+
+def store_contents(app) -> dict:
+    return {org_id: {name: dict(collection.items) for name, collection in org.collections.items()}
+            for org_id, org in app.backend.store.snapshot().items()}
+
+
+def unchanged(app, action):
+    """Run ``action`` and assert it changed nothing in the store."""
+    before = store_contents(app)
+    action()
+    assert store_contents(app) == before
