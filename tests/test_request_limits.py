@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import ValidationError
 
-from mockserver.api.validation import FORMAT_CHECKER, MockRequestValidator, _bulk_checker, nesting_exceeds
+from mockserver.api.strict_json import nesting_exceeds
+from mockserver.api.validation import FORMAT_CHECKER, MockRequestValidator, bulk_checker
 from mockserver.app import create_app, load_spec
 from tests.conftest import bearer_for, make_settings
 from tests.support.state import unchanged
@@ -350,7 +351,7 @@ def test_there_are_item_schemas_to_compare():
 def test_the_bulk_check_finds_the_first_item_python_rejects(where, schema, values):
     python = MockRequestValidator(schema, format_checker=FORMAT_CHECKER)
     expected = next((index for index, value in enumerate(values) if not python.is_valid(value)), None)
-    checker = _bulk_checker(schema)
+    checker = bulk_checker(schema)
     assert checker is not None, where
     assert checker.first_invalid(values, 0) == expected
 
@@ -403,6 +404,6 @@ def test_the_bulk_check_decides_near_valid_bodies_as_python(where, schema, examp
     bodies = data.draw(st.lists(_near(example), min_size=1, max_size=6))
     python = MockRequestValidator(schema, format_checker=FORMAT_CHECKER)
     expected = next((index for index, body in enumerate(bodies) if not python.is_valid(body)), None)
-    checker = _bulk_checker(schema)
+    checker = bulk_checker(schema)
     assert checker is not None, where
     assert checker.first_invalid(bodies, 0) == expected
