@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -175,27 +176,36 @@ def _message(response) -> str:
     return body.get("message", "") if isinstance(body, dict) else ""
 
 
-_FIELD = re.compile(r"^\s*([A-Za-z_$][A-Za-z0-9_$]*)")
-STRICT_RULE_MESSAGES = {"enabled": True}  # off against a real org: its messages are worded differently
+def request_of(case) -> "policy.Request":
+    """The parts of a case the policy's rules read."""
+
+    def part(value):
+        return value if isinstance(value, dict) else None
+
+    return policy.Request(body=part(case.body), query=part(case.query), path=part(case.path_parameters))
 
 
-def blamed_field(message: str) -> str | None:
-    """The field an error message names first, in the mock's ``field: reason`` style."""
-    match = _FIELD.match(message)
-    return match.group(1) if match else None
+def positive_data_acceptance_check(runner: "Runner"):
+    """Schemathesis's ``positive_data_acceptance``, except that a 400 which
+    ``policy.judge_rejection`` finds to be the breach of a rule no schema can state is
+    accepted. The runner supplies what the run knows (``RunKnowledge``)."""
 
-
-def positive_data_acceptance_m3ter(ctx, response, case):
-    """Schemathesis's ``positive_data_acceptance``, except that a 400 whose message names a
-    field with a rule no schema can state (``policy.SEMANTIC_RULES``) is accepted."""
-    try:
-        return positive_data_acceptance(ctx, response, case)
-    except RejectedPositiveData:
-        rules = policy.SEMANTIC_RULES.get(operation_id(case), {})
-        if response.status_code == 400 and rules:
-            if not STRICT_RULE_MESSAGES["enabled"] or blamed_field(_message(response)) in rules:
+    def positive_data_acceptance_m3ter(ctx, response, case):
+        try:
+            return positive_data_acceptance(ctx, response, case)
+        except RejectedPositiveData as rejected:
+            if response.status_code != 400:
+                raise
+            verdict = policy.judge_rejection(operation_id(case), _message(response), request_of(case),
+                                             runner.knowledge, exact_messages=runner.target.is_mock)
+            if verdict.accepted:
                 return None
-        raise
+            raise RejectedPositiveData(operation=rejected.operation,
+                                       message=f"{rejected.message}\nNot exempt: {verdict.why}",
+                                       status_code=rejected.status_code,
+                                       allowed_statuses=rejected.allowed_statuses) from None
+
+    return positive_data_acceptance_m3ter
 
 
 def suite_credentials_accepted(ctx, response, case):
@@ -210,9 +220,6 @@ def suite_credentials_accepted(ctx, response, case):
             and case.body == {"grant_type": "client_credentials"}):
         raise AssertionError("The target refused the suite's client credentials (401)")
     return None
-
-
-SUITE_CHECKS = [positive_data_acceptance_m3ter, suite_credentials_accepted]
 
 
 # -- raw calls (token, cleanup) -------------------------------------------------------------
@@ -258,6 +265,73 @@ class Tracker:
     def count(self) -> int:
         return sum(len(ids) for ids in self.created.values())
 
+    def clear(self) -> None:
+        with self.lock:
+            self.created.clear()
+
+
+class RunKnowledge:
+    """What the run knows about the target, for the policy's witnesses (``policy.Knowledge``):
+    the entities it created (its tracker), the cursors and finished export jobs the target
+    showed it, and, asked once or per question, the target's own event types and verdict on
+    a calculation."""
+
+    DOWNLOADABLE_FOR = timedelta(hours=24)
+
+    def __init__(self, runner: "Runner"):
+        self.runner = runner
+        self.cursors: set[str] = set()
+        self.succeeded_jobs: dict[str, datetime] = {}  # job id -> dateCreated
+        self._event_types: frozenset[str] | None = None
+
+    def holds(self, create_operation: str, entity_id: str) -> bool:
+        return entity_id in self.runner.tracker.created.get(create_operation, {})
+
+    def issued_cursor(self, token: str) -> bool:
+        return token in self.cursors
+
+    def seen_downloadable(self, job_id: str) -> bool:
+        created = self.succeeded_jobs.get(job_id)
+        return created is not None and datetime.now(timezone.utc) - created < self.DOWNLOADABLE_FOR
+
+    def event_types(self) -> frozenset[str] | None:
+        if self._event_types is None:
+            status, body = self._call("GET", "/events/types")
+            events = body.get("events") if status == 200 and isinstance(body, dict) else None
+            if isinstance(events, list):
+                self._event_types = frozenset(e for e in events if isinstance(e, str))
+        return self._event_types
+
+    def calculation_valid(self, calculation: str, event_name: str) -> bool | None:
+        status, body = self._call("POST", "/notifications/evaluate",
+                                  json={"calculation": calculation, "eventName": event_name})
+        success = body.get("success") if status == 200 and isinstance(body, dict) else None
+        return success if isinstance(success, bool) else None
+
+    def saw(self, op_id: str | None, body: Any) -> None:
+        """Remember what a 2xx answer shows: a cursor, export jobs that succeeded."""
+        if not isinstance(body, dict):
+            return
+        if isinstance(body.get("nextToken"), str):
+            self.cursors.add(body["nextToken"])
+        jobs = body.get("data") if op_id == "listJobStatuses" else [body] if op_id == "GetJob" else []
+        for job in jobs if isinstance(jobs, list) else []:
+            if isinstance(job, dict) and job.get("status") == "SUCCEEDED" and isinstance(job.get("id"), str):
+                try:
+                    created = datetime.fromisoformat(str(job.get("dateCreated")).replace("Z", "+00:00"))
+                except ValueError:
+                    continue
+                if created.tzinfo is not None:
+                    self.succeeded_jobs[job["id"]] = created
+
+    def _call(self, method: str, path: str, json: Any = None) -> tuple[int, Any]:
+        runner = self.runner
+        try:
+            headers = {"Authorization": "Bearer " + runner.tokens.token()}
+        except AuthFailed:
+            return 0, None
+        return runner.raw.request(method, f"/organizations/{runner.target.org_id}{path}", headers=headers, json=json)
+
 
 @dataclass
 class Stats:
@@ -299,6 +373,8 @@ class Runner:
         self.raw = RawClient(target, self.session)
         self.tokens = TokenSource(target.client_id, target.client_password, self._post_token)
         _TOKEN_SOURCES.append(self.tokens)
+        self.knowledge = RunKnowledge(self)
+        self.checks = [positive_data_acceptance_check(self), suite_credentials_accepted]
         self.schema = self._build_schema()
         self._serial = 0
         self.cleaned = 0  # entities the clean-up deleted
@@ -416,7 +492,9 @@ class Runner:
         if not ok:
             return
         method = case.method.upper()
-        if method == "POST" and any(f.create == op_id for f in families()):
+        if method == "GET":
+            self.knowledge.saw(op_id, _json_body(response))
+        elif method == "POST" and any(f.create == op_id for f in families()):
             entity_id = _json_field(response, "id")
             if entity_id:
                 self.tracker.add(op_id, entity_id)
@@ -426,7 +504,7 @@ class Runner:
                 self.tracker.discard(entity_id)
 
     def validate(self, case, response) -> None:
-        case.validate_response(response, additional_checks=SUITE_CHECKS,
+        case.validate_response(response, additional_checks=self.checks,
                                transport_kwargs=self.transport_kwargs() or None)
 
     def run_case(self, case) -> None:
@@ -445,6 +523,7 @@ class Runner:
             return
         if self.target.app is not None:
             self.target.reset()
+            self.tracker.clear()  # what the run "still holds" is gone too
         else:
             if not self._swept:
                 # First, delete what the earlier phases created the way a real org is
@@ -454,6 +533,7 @@ class Runner:
             status, body = self.raw.request("POST", "/_mock/reset")
             if status != 200:
                 raise RuntimeError(f"POST /_mock/reset answered {status}: {body!r:.200}")
+            self.tracker.clear()
 
     def state_machine(self, group: "StatefulGroup"):
         """The Hypothesis state machine over the spec's links between the operations of one
@@ -480,7 +560,7 @@ class Runner:
 
             def validate_response(self, response, case, additional_checks=None, **kwargs):
                 __tracebackhide__ = True
-                super().validate_response(response, case, additional_checks=SUITE_CHECKS,
+                super().validate_response(response, case, additional_checks=runner.checks,
                                           **runner.transport_kwargs())
 
         ContractStateMachine.__name__ = f"ContractStateMachine_{self.target.name}_{group.name}"
@@ -562,11 +642,15 @@ def _is_positive(case) -> bool:
     return meta is None or meta.generation.mode.is_positive
 
 
-def _json_field(response, name: str) -> str | None:
+def _json_body(response) -> Any:
     try:
-        body = response.json()
+        return response.json()
     except Exception:
         return None
+
+
+def _json_field(response, name: str) -> str | None:
+    body = _json_body(response)
     value = body.get(name) if isinstance(body, dict) else None
     return value if isinstance(value, str) else None
 
@@ -604,7 +688,6 @@ def runners() -> dict[str, Runner]:
                 target = mock_target(name, **_serve())
             else:
                 target = mock_target(name, app=make_mock_app())
-            STRICT_RULE_MESSAGES["enabled"] = target.is_mock
             built[name] = Runner(target, options())
         _RUN["runners"] = built
     return _RUN["runners"]

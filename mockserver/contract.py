@@ -235,7 +235,8 @@ def print_policy() -> int:
     everything = policy.exemptions(read_only=False) + policy.exemptions(read_only=True)
     for exemption in dict.fromkeys(everything):
         print(f"- {exemption.kind}: {exemption.subject}\n    where: {exemption.scope}\n    why: {exemption.reason}")
-    print("\nRules a schema cannot state (a 400 naming these fields is accepted for a schema-valid request):")
+    print("\nRules a schema cannot state (a 400 to a schema-valid request is accepted only with the rule's own "
+          "message, when the suite sees the breach itself; never for the spec's own examples):")
     for operation_id, rules in sorted(policy.SEMANTIC_RULES.items()):
         for name, reason in rules.items():
             print(f"  {operation_id}.{name}: {reason}")

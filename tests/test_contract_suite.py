@@ -20,6 +20,11 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOUND_CREATE = "POST /organizations/{orgId}/compoundaggregations"
 NOTIFICATION_LIST = "GET /organizations/{orgId}/notifications/configurations"
 EVENT_TYPES = "GET /organizations/{orgId}/events/types"
+NOTIFICATION_CREATE = "POST /organizations/{orgId}/notifications/configurations"
+NOTIFICATION_UPDATE = "PUT /organizations/{orgId}/notifications/configurations/{id}"
+EVALUATE = "POST /organizations/{orgId}/notifications/evaluate"
+SCHEDULE_CREATE = "POST /organizations/{orgId}/dataexports/schedules"
+EVENTS_LIST = "GET /organizations/{orgId}/events"
 
 RUNS = {
     # breakage factory: (tests kept, stateful scenarios)
@@ -27,6 +32,12 @@ RUNS = {
                                  f"test_inprocess[{EVENT_TYPES}]"], 1),
     "delete_that_keeps": (["test_stateful_inprocess[WebhookDestinations]"], 200),  # 50 scenarios in the group
     "tokens_refused": ([f"test_inprocess[{EVENT_TYPES}]"], 1),
+    # False rejections worded as a real rule's 400 (contracts/policy.py); the list
+    # operations next to them break their own rules (cursors, ids with filters) and pass.
+    "refuses_every_notification": ([f"test_inprocess[{NOTIFICATION_CREATE}]", f"test_inprocess[{NOTIFICATION_LIST}]"], 1),
+    "catalogue_forgets_a_field": ([f"test_inprocess[{NOTIFICATION_CREATE}]", f"test_inprocess[{NOTIFICATION_UPDATE}]",
+                                   f"test_inprocess[{EVALUATE}]"], 1),
+    "day_offsets_cut_short": ([f"test_inprocess[{SCHEDULE_CREATE}]", f"test_inprocess[{EVENTS_LIST}]"], 1),
 }
 
 
@@ -83,6 +94,39 @@ def test_a_run_in_which_every_call_is_a_401_fails(runs):
     assert status == 1, output[-3000:]
     assert outcome(parity, EVENT_TYPES).outcome == "failed"
     assert "refused the suite's current bearer token" in output, output[-3000:]
+
+
+def test_refusing_every_notification_with_the_event_name_rules_message_fails(runs):
+    """Issue 9: a mock refusing every create with `400 eventName: ...` passed 4/4 while the
+    policy accepted any 400 whose message began with a listed field."""
+    status, parity, output = runs["refuses_every_notification"]
+    assert status == 1, output[-3000:]
+    create = outcome(parity, NOTIFICATION_CREATE)
+    assert create.outcome == "failed" and "Schema-valid request rejected" in create.message, output[-3000:]
+    assert "configuration.commitment.updated" in output  # the spec's own example, refused
+    assert outcome(parity, NOTIFICATION_LIST).outcome == "passed", output[-3000:]
+
+
+def test_the_specs_own_example_refused_by_a_catalogue_bug_fails(runs):
+    """Issue 9: `400 calculation: unknown field 'old.amountSpent'` for the spec's example
+    notification passed the contract run on the three notification operations."""
+    status, parity, output = runs["catalogue_forgets_a_field"]
+    assert status == 1, output[-3000:]
+    create = outcome(parity, NOTIFICATION_CREATE)
+    assert create.outcome == "failed" and "Schema-valid request rejected" in create.message, output[-3000:]
+    assert "unknown field 'old.amountSpent'" in output, output[-3000:]
+
+
+def test_a_valid_example_refused_with_a_rules_message_fails(runs):
+    """A false rejection of a valid example is caught whatever the rule: here the schedule
+    frequency rule refuses the spec's DAY/1/2 example; the events list, whose generated
+    requests break its own rules (cursors, ids with other filters), still passes."""
+    status, parity, output = runs["day_offsets_cut_short"]
+    assert status == 1, output[-3000:]
+    create = outcome(parity, SCHEDULE_CREATE)
+    assert create.outcome == "failed" and "Schema-valid request rejected" in create.message, output[-3000:]
+    assert "offset must be between 0 and 23 for scheduleType DAY" in output, output[-3000:]
+    assert outcome(parity, EVENTS_LIST).outcome == "passed", output[-3000:]
 
 
 def test_the_parity_report_shows_each_operations_outcome(runs):
@@ -158,14 +202,183 @@ def test_clean_up_deletes_what_refers_to_something_first():
     assert {family.marker for family in suite.families() if family.create == "PostIntegrationConfig"} == {"name"}
 
 
-@pytest.mark.parametrize(("message", "field"), [
-    ("destinationIds: no export destination with id 'x'", "destinationIds"),
-    ("offset must be between 0 and 59 for scheduleType HOUR", "offset"),
-    ("eventName '' is not a known event type", "eventName"),
-    ("", None),
+# -- the policy: a 400 for a schema-valid request is accepted only as a rule's breach ------
+class Knows:
+    """A run's knowledge, as the test states it (``policy.Knowledge``)."""
+
+    def __init__(self, held=(), cursors=(), event_types=("configuration.commitment.updated",
+                                                         "configuration.commitment.created"),
+                 valid_calculations=(), downloadable=()):
+        self.held, self.cursors, self.downloadable = set(held), set(cursors), set(downloadable)
+        self.types = None if event_types is None else frozenset(event_types)
+        self.valid_calculations = set(valid_calculations)
+
+    def holds(self, create_operation, entity_id):
+        return (create_operation, entity_id) in self.held
+
+    def issued_cursor(self, token):
+        return token in self.cursors
+
+    def event_types(self):
+        return self.types
+
+    def calculation_valid(self, calculation, event_name):
+        return (calculation, event_name) in self.valid_calculations
+
+    def seen_downloadable(self, job_id):
+        return job_id in self.downloadable
+
+
+# The mock's messages, word for word (mockserver/backend, mockserver/domain).
+NO_DESTINATION = "destinationIds: no export destination with id 'dest-1'"
+CURSOR = ("nextToken: not a token issued by this list (it was altered, or comes from another organization, "
+          "collection or set of filters)")
+EXAMPLE_CALCULATION = ("(new.amountSpent >= ((new.amount*100)/90)) AND ((old.amountSpent <= ((old.amount*100)/90)) "
+                       "OR (old.amountSpent == null))")
+R = policy.Request
+
+
+@pytest.mark.parametrize(("operation", "message", "request_", "knows", "accepted"), [
+    # a dangling reference: the id quoted is the one sent, and the run never created it
+    ("CreateSchedule", NO_DESTINATION, R(body={"destinationIds": ["dest-1"]}), Knows(), True),
+    ("CreateSchedule", NO_DESTINATION, R(body={"destinationIds": ["dest-1"]}),
+     Knows(held=[("PostDestination", "dest-1")]), False),  # it exists: a false rejection
+    ("CreateSchedule", NO_DESTINATION, R(body={"destinationIds": ["dest-2"]}), Knows(), False),  # not what was sent
+    ("CreateSchedule", "destinationIds: must be unique", R(body={"destinationIds": ["dest-1"]}), Knows(), False),
+    ("PostIntegrationConfig", "destinationId: no webhook destination with id 'w-1'",
+     R(body={"entityType": "Notification", "destination": "Webhook", "destinationId": "w-1"}), Knows(), True),
+    ("PostIntegrationConfig", "entityId: no notification with id 'n-1'",
+     R(body={"entityType": "Notification", "entityId": "n-1", "destination": "Webhook"}),
+     Knows(held=[("CreateNotification", "n-1")]), False),
+    # cursors
+    ("ListNotifications", CURSOR, R(query={"nextToken": "forged"}), Knows(), True),
+    ("ListNotifications", CURSOR, R(query={"nextToken": "issued"}), Knows(cursors=["issued"]), False),
+    ("ListNotifications", "nextToken: bad", R(query={"nextToken": "forged"}), Knows(), False),
+    ("GetCompoundAggregation", CURSOR, R(query={"nextToken": "forged"}), Knows(), False),  # no such rule there
+    # ids alone on the events list
+    ("ListEvents", "ids: cannot be combined with other filters (also given: eventName)",
+     R(query={"ids": ["e-1"], "eventName": "x"}), Knows(), True),
+    ("ListEvents", "ids: cannot be combined with other filters (also given: eventName)",
+     R(query={"ids": ["e-1"]}), Knows(), False),
+    # event types: not in the target's own list; never the spec's example
+    ("CreateNotification", "eventName: 'nope' is not an event type (see GET /events/types)",
+     R(body={"eventName": "nope"}), Knows(), True),
+    ("CreateNotification", "eventName: 'configuration.commitment.created' is not an event type (see GET /events/types)",
+     R(body={"eventName": "configuration.commitment.created"}), Knows(), False),
+    ("CreateNotification", "eventName: 'configuration.commitment.updated' is not an event type (see GET /events/types)",
+     R(body={"eventName": "configuration.commitment.updated"}), Knows(event_types=()), False),  # the example
+    ("ListEventFields", "eventName 'nope' is not a known event type", R(query={"eventName": "nope"}), Knows(), True),
+    ("ListEventFields", "eventName 'nope' is not a known event type", R(query={"eventName": "nope"}),
+     Knows(event_types=None), False),  # the target's list could not be read: no witness
+    # the calculation: the target's own evaluate call must agree; never the spec's example
+    ("CreateNotification", "calculation: syntax error at line 1, column 3: unexpected end of input",
+     R(body={"eventName": "configuration.commitment.created", "calculation": "a ="}), Knows(), True),
+    ("CreateNotification", "calculation: unknown field 'new.x' at line 1, column 1 for event configuration.commitment.created",
+     R(body={"eventName": "configuration.commitment.created", "calculation": "new.x > 1"}),
+     Knows(valid_calculations=[("new.x > 1", "configuration.commitment.created")]), False),
+    ("CreateNotification", "calculation: unknown field 'old.amountSpent' at line 1, column 56 for event "
+                           "configuration.commitment.updated",
+     R(body={"eventName": "configuration.commitment.updated", "calculation": EXAMPLE_CALCULATION}), Knows(), False),
+    # schedule frequencies: the documented table decides, not the mock
+    ("CreateSchedule", "period must be between 1 and 3 for scheduleType DAY: executions cannot be less frequent "
+                       "than every 3 days", R(body={"scheduleType": "DAY", "period": 4}), Knows(), True),
+    ("CreateSchedule", "period 25 is not valid for scheduleType MINUTE: it must divide 60 (15, 20, 30 or 60) so "
+                       "that runs stay evenly spaced", R(body={"scheduleType": "MINUTE", "period": 25}), Knows(), True),
+    ("CreateSchedule", "offset must be between 0 and 23 for scheduleType DAY (hour of the day)",
+     R(body={"scheduleType": "DAY", "period": 3, "offset": 23}), Knows(), False),  # 23 is inside
+    ("UpdateSchedule", "offset must be between 0 and 59 for scheduleType HOUR (minutes past the hour)",
+     R(body={"scheduleType": "HOUR", "period": 2, "offset": 60}), Knows(), True),
+    # jobs
+    ("GenerateDataExportFileDownloadUrl", "jobId: job 'j-1' is RUNNING; it has no file to download",
+     R(path={"jobId": "j-1"}), Knows(), True),
+    ("GenerateDataExportFileDownloadUrl", "jobId: job 'j-1' is RUNNING; it has no file to download",
+     R(path={"jobId": "j-1"}), Knows(downloadable=["j-1"]), False),
 ])
-def test_the_field_a_400_blames(message, field):
-    assert suite.blamed_field(message) == field
+def test_a_400_is_accepted_only_as_the_breach_of_a_rule(operation, message, request_, knows, accepted):
+    verdict = policy.judge_rejection(operation, message, request_, knows)
+    assert verdict.accepted is accepted, verdict.why
+
+
+def test_a_message_clipped_by_the_mock_still_quotes_what_was_sent():
+    name = "x" * 600
+    message = ("eventName: '" + name)[:499] + "…"  # the mock keeps 500 characters
+    verdict = policy.judge_rejection("CreateNotification", message, R(body={"eventName": name}), Knows())
+    assert verdict.accepted and verdict.rule.name == "unknown event type"
+    other = policy.judge_rejection("CreateNotification", message, R(body={"eventName": "y" * 600}), Knows())
+    assert not other.accepted
+
+
+def test_against_a_real_org_the_message_is_not_read_and_a_witness_is_required():
+    anything = "Destination not found"
+    dangling = R(body={"sourceType": "OPERATIONAL", "destinationIds": ["dest-1"]})
+    assert policy.judge_rejection("CreateSchedule", anything, dangling, Knows(), exact_messages=False).accepted
+    held = Knows(held=[("PostDestination", "dest-1")])
+    assert not policy.judge_rejection("CreateSchedule", anything, dangling, held, exact_messages=False).accepted
+    valid = R(body={"sourceType": "OPERATIONAL", "scheduleType": "MINUTE", "period": 15})
+    assert not policy.judge_rejection("CreateSchedule", anything, valid, Knows(), exact_messages=False).accepted
+    assert not policy.judge_rejection("PostCompoundAggregation", anything, valid, Knows(),
+                                      exact_messages=False).accepted
+
+
+class KnowsEverythingIsBroken:
+    """Every witness confirms a breach: only the spec's examples still stand in the way."""
+
+    def holds(self, create_operation, entity_id):
+        return False
+
+    def issued_cursor(self, token):
+        return False
+
+    def event_types(self):
+        return frozenset()
+
+    def calculation_valid(self, calculation, event_name):
+        return False
+
+    def seen_downloadable(self, job_id):
+        return False
+
+
+# One message of each rule about the request alone, as the mock words it.
+RULE_MESSAGES = {
+    "schedule frequency": "offset must be between 0 and 23 for scheduleType DAY (hour of the day)",
+    "unknown event type": None,  # quotes the name sent: built per example below
+    "calculation": "calculation: unknown field 'old.amountSpent' at line 1, column 56 for event "
+                   "configuration.commitment.updated",
+    "ids with other event filters": "ids: cannot be combined with other filters (also given: eventName)",
+}
+EXAMPLE_OPERATIONS = {  # operation -> the request schema whose example(s) it is sent
+    "CreateSchedule": ["OperationalDataExportScheduleRequest", "UsageDataExportScheduleRequest"],
+    "CreateNotification": ["NotificationRequest"], "UpdateNotification": ["NotificationUpdateRequest"],
+    "EvaluateCalculation": ["EvaluateCalculationRequest"],
+}
+
+
+@pytest.mark.parametrize("operation", sorted(EXAMPLE_OPERATIONS))
+@pytest.mark.parametrize("exact_messages", [True, False], ids=["mock", "real org"])
+def test_a_false_rejection_of_the_specs_own_example_is_never_exempt(operation, exact_messages):
+    from mockserver.app import load_spec
+
+    schemas = load_spec()["components"]["schemas"]
+    for schema in EXAMPLE_OPERATIONS[operation]:
+        example = schemas[schema]["example"]
+        for rule in policy.rules_for(operation):
+            if rule.state:
+                continue
+            message = RULE_MESSAGES[rule.name] or (
+                f"eventName '{example['eventName']}' is not a known event type" if operation == "EvaluateCalculation"
+                else f"eventName: {example['eventName']!r} is not an event type (see GET /events/types)")
+            verdict = policy.judge_rejection(operation, message, R(body=example), KnowsEverythingIsBroken(),
+                                             exact_messages=exact_messages)
+            assert not verdict.accepted, (schema, rule.name, verdict.why)
+            # refused because it is the spec's example (the message is the rule's, the witness agrees)
+            assert "the spec's own examples" in verdict.why, (schema, rule.name, verdict.why)
+
+
+def test_every_rule_has_a_witness_and_a_reason():
+    assert len(policy.RULES) == 9
+    for rule in policy.RULES:
+        assert rule.reason and rule.messages and rule.fields and rule.witness in policy.WITNESSES
 
 
 def test_every_exemption_gives_its_reason():

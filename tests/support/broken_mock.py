@@ -39,3 +39,59 @@ def tokens_refused():
     app = create_app(mock_settings())
     app.backend.auth.verify_token = lambda token: None
     return app
+
+
+# -- false rejections: a schema-valid request refused with the message of a real rule -----
+# The contract suite accepts a 400 for a schema-valid request only as the breach of a rule
+# no schema can state (contracts/policy.py). Each mock below refuses valid requests with
+# exactly such a rule's message; the suite must still fail.
+
+def refuses_every_notification():
+    """Every notification create is refused as if its ``eventName`` were not an event type
+    (the mock's own wording for that rule), whatever the name."""
+    from mockserver.domain.errors import MockError
+
+    app = create_app(mock_settings())
+
+    def refuse(caller, body):
+        raise MockError.bad_request(f"eventName: {body['eventName']!r} is not an event type (see GET /events/types)")
+
+    app.backend.notifications.create = refuse
+    return app
+
+
+def catalogue_forgets_a_field():
+    """A catalogue bug: ``configuration.commitment.updated`` loses ``old.amountSpent``, so
+    the spec's own example notification is refused with ``calculation: unknown field
+    'old.amountSpent' ...``, the message of the calculation rule."""
+    from mockserver.domain import catalogue
+
+    fields_for = catalogue.fields_for
+
+    def forgetful(event_name):
+        fields = fields_for(event_name)
+        if event_name == "configuration.commitment.updated":
+            fields.pop("old.amountSpent", None)
+        return fields
+
+    catalogue.fields_for = forgetful  # this process only: the suite runs each broken mock in its own
+    return create_app(mock_settings())
+
+
+def day_offsets_cut_short():
+    """An off-by-a-lot in the schedule rule: a DAY schedule's offset (the hour) must be 0-1
+    instead of 0-23, so the spec's own example (DAY, period 1, offset 2) is refused with the
+    message of the frequency rule."""
+    from mockserver.domain.errors import MockError
+
+    app = create_app(mock_settings())
+    service = app.backend.export_schedules
+    prepare = service.kind.prepare
+
+    def strict(backend, caller, body, existing):
+        if body.get("scheduleType") == "DAY" and (body.get("offset") or 0) > 1:
+            raise MockError.bad_request("offset must be between 0 and 23 for scheduleType DAY (hour of the day)")
+        return prepare(backend, caller, body, existing)
+
+    service.kind = dataclasses.replace(service.kind, prepare=strict)
+    return app
