@@ -15,8 +15,9 @@ interpretation (every violation is a 400 naming the field and allowed range):
   cron expression (``None``). Giving ``period`` or ``offset`` without a
   ``scheduleType`` is a 400 naming ``scheduleType``.
 * ``period`` is required with a ``scheduleType`` and must be an integer >= 1.
-* ``offset`` absent means 0. m3ter's spec says ``offset >= 1``; the mock also
-  accepts an explicit 0, meaning the same as absent.
+* ``offset`` absent means 0. Through the API an explicit 0 never arrives: m3ter's
+  spec (and this project's) says ``offset >= 1``, so Connexion refuses it first; this
+  function would read it as absent.
 * ``MINUTE``: ``period`` 15, 20, 30 or 60 gives ``*/period * * * *`` (60 gives
   ``0 * * * *``). Below 15 is more frequent than every 15 minutes; above 60
   should be written with ``scheduleType`` ``HOUR``; a period between that does
