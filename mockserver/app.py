@@ -50,6 +50,8 @@ def create_app(settings: Settings | None = None) -> connexion.FlaskApp:
     # Connexion warns once per call that the token endpoint takes JSON and form bodies;
     # that is by design here.
     logging.getLogger("connexion.operations.openapi3").setLevel(logging.ERROR)
+    # Connexion logs every request's path at DEBUG, and a download URL's path is its secret.
+    logging.getLogger("connexion.validators.parameter").setLevel(logging.INFO)
     backend = Backend(
         clock=Clock(frozen_at=settings.frozen_clock),
         clients=settings.clients,

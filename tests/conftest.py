@@ -7,6 +7,7 @@ import pytest
 
 from mockserver.app import create_app
 from mockserver.settings import Settings
+from tests.support import leaks
 from tests.support.server import serve_in_thread
 
 
@@ -22,23 +23,39 @@ class AccessLogRecorder(logging.Handler):
 
 
 ACCESS_LOG = AccessLogRecorder()
-EVERY_LOG = AccessLogRecorder()
+# Every log record of the whole run (the mock's, Connexion's, uvicorn's, httpcore's...), at
+# every level during the tests under tests/, checked for every form of a secret the tests
+# gave the mock (tests/support/leaks.py).
+EVERY_LOG = leaks.LeakWatch()
 
 
 def pytest_configure(config):
     logger = logging.getLogger("m3ter_mock.access")
     logger.setLevel(logging.INFO)
     logger.addHandler(ACCESS_LOG)
-    # Every log record of the whole run (the mock's, Connexion's, httpx's...), to prove at
-    # the end that no secret was ever logged. Every secret the tests use contains "secret".
     logging.getLogger().addHandler(EVERY_LOG)
+    # The secrets the shared fixtures use.
+    leaks.remember_client("test-client", "test-secret")
+    leaks.remember_client("sdk-client", "sdk-secret")
 
 
 def pytest_sessionfinish(session, exitstatus):
-    leaked = [line for line in EVERY_LOG.lines if "secret" in line.lower()]
-    if leaked:
-        print("\nA secret reached the log during the test run:", *leaked[:5], sep="\n  ")
+    if EVERY_LOG.leaks:
+        print("\nA secret reached the log during the test run:", *EVERY_LOG.leaks[:5], sep="\n  ")
         session.exitstatus = 1
+
+
+@pytest.fixture(autouse=True)
+def every_log_level():
+    """During each test the root and ``m3ter_mock`` loggers pass DEBUG records on, so the
+    secret guard sees every level (the contract suite in contracts/ keeps its own levels)."""
+    root, mock = logging.getLogger(), logging.getLogger("m3ter_mock")
+    levels = root.level, mock.level
+    root.setLevel(logging.DEBUG)
+    mock.setLevel(logging.DEBUG)
+    yield
+    root.setLevel(levels[0])
+    mock.setLevel(levels[1])
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +72,11 @@ def no_server_errors(request):
 
 
 def make_settings(**overrides) -> Settings:
-    return Settings(validate_responses=True, **overrides)
+    settings = Settings(validate_responses=True, **overrides)
+    leaks.remember(settings.admin_token)
+    for client in settings.clients:
+        leaks.remember_client(client.client_id, client.secret)
+    return settings
 
 
 @pytest.fixture(scope="session")
@@ -77,6 +98,7 @@ def client(app):
 
 
 def basic(client_id: str, secret: str) -> dict:
+    leaks.remember_client(client_id, secret)
     raw = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
     return {"Authorization": f"Basic {raw}"}
 

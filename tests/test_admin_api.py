@@ -328,34 +328,52 @@ def test_concurrent_clock_changes_through_the_backend_add_up(app, client):
 
 # -- the paged list of delivery attempts --------------------------------------------------
 
-def put_attempts(app, org_id, count):
-    """Attempts recorded as the delivery worker records them (the list only reads them)."""
-    collection = app.backend.store.collection(org_id, "deliveryattempts")
+@pytest.fixture
+def answered(app, monkeypatch):
+    """Deliveries answered 200 without a network (the delivery worker's harness seam, as
+    the contract suite uses it)."""
+    monkeypatch.setattr(app.backend.deliveries, "local_answer", lambda url, headers, body: 200)
+    return app
+
+
+def put_attempts(app, client, org_id, count) -> list[str]:
+    """``count`` delivery attempts in ``org_id``, made the way the mock makes them (a rule
+    that fires on every injected Event, linked to a webhook); returns the ids of the
+    Notification Events they delivered, oldest first, as the events list shows them."""
+    auth = bearer_for(client)
+    org_base = f"/organizations/{org_id}"
+    linked_webhook(client, auth, "http://127.0.0.1:9/hook", org_base=org_base)
     for n in range(count):
-        collection.put({"id": f"{org_id}-attempt-{n}", "deliveryId": f"{org_id}-delivery-{n}", "orgId": org_id,
-                        "eventId": f"e{n}", "eventName": "configuration.commitment.updated",
-                        "notificationId": "n", "integrationConfigId": "i", "destinationId": "d",
-                        "url": "http://127.0.0.1:9/hook", "attempt": 1, "statusCode": 200, "error": None,
-                        "outcome": "delivered", "startedAt": "2026-01-01T00:00:00.000Z",
-                        "finishedAt": "2026-01-01T00:00:00.000Z", "nextAttemptAt": None})
+        app.backend.inject_event(org_id, "configuration.commitment.updated", new={"id": f"c{n}"})
+        if n % 500 == 499:  # a destination holds at most 1,000 waiting deliveries
+            app.backend.run_due()
+    app.backend.run_due()
+    ids, token = [], None
+    while True:
+        query = {"eventType": "Notification", "pageSize": 100, **({"nextToken": token} if token else {})}
+        body = client.get(f"{org_base}/events", params=query, headers=auth).json()
+        ids += [e["id"] for e in body["data"]]
+        token = body.get("nextToken")
+        if not token:
+            return ids[::-1]
 
 
 def all_pages(client, query):
+    """The Events the attempts delivered, page after page, and the size of each page."""
     ids, token, pages = [], None, []
     while True:
         body = client.get("/_mock/deliveries", params={**query, **({"nextToken": token} if token else {})}).json()
         pages.append(len(body["data"]))
-        ids += [a["id"] for a in body["data"]]
+        ids += [a["eventId"] for a in body["data"]]
         token = body.get("nextToken")
         if not token:
             return ids, pages
 
 
-def test_deliveries_come_a_page_at_a_time_oldest_first(app, client):
-    put_attempts(app, "org-a", 5)
-    put_attempts(app, "org-b", 3)
-    a_ids = [f"org-a-attempt-{n}" for n in range(5)]
-    b_ids = [f"org-b-attempt-{n}" for n in range(3)]
+def test_deliveries_come_a_page_at_a_time_oldest_first(answered, client):
+    a_ids = put_attempts(answered, client, "org-a", 5)
+    b_ids = put_attempts(answered, client, "org-b", 3)
+    assert (len(a_ids), len(b_ids)) == (5, 3)
     assert all_pages(client, {"orgId": "org-a", "pageSize": 2}) == (a_ids, [2, 2, 1])
     assert all_pages(client, {"pageSize": 2}) == (a_ids + b_ids, [2, 2, 2, 2])
     assert all_pages(client, {"pageSize": 5}) == (a_ids + b_ids, [5, 3])
@@ -364,8 +382,8 @@ def test_deliveries_come_a_page_at_a_time_oldest_first(app, client):
     assert all_pages(client, {"orgId": "org-none"}) == ([], [0])
 
 
-def test_the_default_page_is_100_and_a_page_at_most_1000(app, client):
-    put_attempts(app, "org-many", 1001)
+def test_the_default_page_is_100_and_a_page_at_most_1000(answered, client):
+    put_attempts(answered, client, "org-many", 1001)
     first = client.get("/_mock/deliveries").json()
     assert len(first["data"]) == 100 and first["nextToken"]
     assert len(client.get("/_mock/deliveries", params={"pageSize": 1000}).json()["data"]) == 1000
@@ -374,9 +392,9 @@ def test_the_default_page_is_100_and_a_page_at_most_1000(app, client):
         assert refused.status_code == 400 and "pageSize" in refused.json()["message"]
 
 
-def test_a_next_token_works_only_on_the_list_that_issued_it(app, client):
-    put_attempts(app, "org-a", 3)
-    put_attempts(app, "org-b", 3)
+def test_a_next_token_works_only_on_the_list_that_issued_it(answered, client):
+    put_attempts(answered, client, "org-a", 3)
+    put_attempts(answered, client, "org-b", 3)
     of_a = client.get("/_mock/deliveries", params={"orgId": "org-a", "pageSize": 1}).json()["nextToken"]
     of_all = client.get("/_mock/deliveries", params={"pageSize": 1}).json()["nextToken"]
     for query in ({"orgId": "org-b", "nextToken": of_a}, {"nextToken": of_a}, {"orgId": "org-a", "nextToken": of_all},

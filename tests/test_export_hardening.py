@@ -285,13 +285,15 @@ def test_only_the_newest_jobs_keep_their_files(retaining_app, retaining):
     assert gone.status_code == 403 and "no longer kept" in gone.json()["message"]
     for job_id in (second, third):
         assert client.get(url_path(client, auth, job_id)).status_code == 200
-    assert len(retaining_app.backend.store.peek(ORG, "dataexportfiles")) == 2
     # Another organization's jobs count separately.
     other = client.post("/organizations/other-org/dataexports/adhoc", json=OPERATIONAL, headers=auth)
     assert other.status_code == 200
     retaining_app.backend.run_due()
     assert client.get(url_path(client, auth, second)).status_code == 200
-    assert len(retaining_app.backend.store.peek("other-org", "dataexportfiles")) == 1
+    assert client.get(url_path(client, auth, third)).status_code == 200
+    other_url = client.get(f"/organizations/other-org/dataexports/jobs/{other.json()['jobId']}/getdownloadurl",
+                           headers=auth)
+    assert other_url.status_code == 200
 
 
 def test_download_grants_are_capped_and_purged_when_expired(retaining_app, retaining):
@@ -301,6 +303,6 @@ def test_download_grants_are_capped_and_purged_when_expired(retaining_app, retai
     assert [client.get(u).status_code for u in urls] == [403, 403, 200, 200, 200]  # the oldest two dropped
     assert client.post("/_mock/clock", json={"advanceSeconds": 15 * 60}).status_code == 200
     fresh = url_path(client, auth, job_id)  # issuing one purges the three that expired
-    assert len(retaining_app.backend.store.peek("", "downloads")) == 1
+    assert retaining_app.backend.exports.download_urls_kept() == 1
     assert client.get(fresh).status_code == 200
     assert [client.get(u).status_code for u in urls] == [403] * 5

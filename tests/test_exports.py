@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from mockserver.app import create_app
+from mockserver.backend.crud import Caller
 from tests.conftest import bearer_for, make_settings
 from tests.support.receiver import receiving
 
@@ -239,19 +240,23 @@ def test_failing_run_records_an_event_that_notifies(client, auth):
 
 def test_run_whose_destination_is_gone_fails(app, client, auth):
     destination = post(client, auth, "dataexports/destinations", {"bucketName": "gone-bucket", "iamRoleArn": ROLE})
-    backend = app.backend
-    from mockserver.backend.crud import Caller
-
     caller = Caller(ORG, "test-client")
-    with backend.store.lock:  # queue a job by hand so the destination can vanish before it runs
-        job = backend.exports._new_job(ORG, {"sourceType": "OPERATIONAL", "operationalDataTypes": ["PRODUCTS"],
-                                              "destinationIds": [destination["id"]]}, None, backend.clock.now())
-    assert backend.exports.get_job(caller, job["id"])["status"] == "PENDING"
-    backend.export_destinations.delete(caller, destination["id"])
-    backend.exports._run(ORG, job["id"])
-    assert backend.exports.get_job(caller, job["id"])["status"] == "FAILED"
+    # A run starts by taking the store's lock, as every operation does; while this test
+    # holds it, the job is queued and its destination deleted (public calls only), so the
+    # run begins with the destination gone.
+    with app.backend.store.lock:
+        job_id = app.backend.exports.create_adhoc(caller, {
+            "sourceType": "OPERATIONAL", "operationalDataTypes": ["PRODUCTS"],
+            "destinationIds": [destination["id"]]})["jobId"]
+        assert app.backend.exports.get_job(caller, job_id)["status"] == "PENDING"
+        app.backend.export_destinations.delete(caller, destination["id"])
+    assert client.get("/_mock/deliveries", params={"wait": "true"}).status_code == 200  # the run has ended
+    job = client.get(f"{BASE}/dataexports/jobs/{job_id}", headers=auth).json()
+    assert job["status"] == "FAILED"
     failure = client.get(f"{BASE}/events?eventName=dataexport.job.failure", headers=auth).json()["data"][0]
-    assert "no longer exists" in failure["m3terEvent"]["eventData"]["newDto"]["error"]
+    detail = failure["m3terEvent"]["eventData"]["newDto"]
+    assert detail["jobId"] == job_id
+    assert detail["error"] == f"export destination {destination['id']!r} no longer exists"
 
 
 @pytest.mark.parametrize(("order", "layout"), [

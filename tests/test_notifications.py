@@ -254,10 +254,10 @@ def test_retries_on_the_clock_deliver_exactly_once(app, client, auth):
         wire(client, auth, receiver.url)
         aggregation(client, auth)
         assert [a["outcome"] for a in deliveries(client)] == ["retrying"]
-        base = app.backend.deliveries.policy.base_delay_seconds
-        assert client.post("/_mock/clock", json={"advanceSeconds": base}).status_code == 200
+        # the default back-off (README): 1 s, then 2 s
+        assert client.post("/_mock/clock", json={"advanceSeconds": 1}).status_code == 200
         assert [a["outcome"] for a in deliveries(client)] == ["retrying", "retrying"]
-        client.post("/_mock/clock", json={"advanceSeconds": 2 * base})
+        client.post("/_mock/clock", json={"advanceSeconds": 2})
         assert [a["outcome"] for a in deliveries(client)] == ["retrying", "retrying", "delivered"]
         client.post("/_mock/clock", json={"advanceSeconds": 3600})
         assert len(deliveries(client)) == 3
@@ -269,7 +269,7 @@ def test_retries_on_the_clock_deliver_exactly_once(app, client, auth):
 
 def test_exhausted_retries_record_an_integration_error_that_can_notify(app, client, auth):
     app.backend.clock.freeze()
-    attempts = app.backend.deliveries.policy.max_attempts
+    attempts = 5  # --delivery-attempts' default (README)
     with receiving([500] * 10) as broken, receiving() as watcher:
         note, hook, config = wire(client, auth, broken.url)
         alarm = post(client, auth, "notifications/configurations", {
@@ -307,7 +307,7 @@ def test_unreachable_receiver_is_retried_then_fails(app, client, auth):
     client.post("/_mock/clock", json={"advanceSeconds": 3600})
     attempts = deliveries(client)
     assert [a["outcome"] for a in attempts][-1] == "failed"
-    assert len(attempts) == app.backend.deliveries.policy.max_attempts
+    assert len(attempts) == 5  # --delivery-attempts' default (README)
     assert all(a["statusCode"] is None and a["error"] for a in attempts)
 
 

@@ -9,7 +9,6 @@ import shutil
 import subprocess
 
 import pytest
-from jsonschema_path import SchemaPath
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 

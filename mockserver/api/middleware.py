@@ -14,8 +14,8 @@
   time reach those threads (the others queue here).
 * Serves the spec documents (``/openapi.json``) from bytes built once: Connexion would
   rebuild and serialise the whole spec on every request.
-* Logs one line per request: method, path, status, milliseconds. Never a header or body,
-  so no credential or secret reaches the log.
+* Logs one line per request: method, path, status, milliseconds. Never a header, body or
+  query string, nor a download URL's token, so no credential or secret reaches the log.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class MockMiddleware:
                 await self._forward(scope, receive, send_logged)
         finally:
             if not self.quiet:
-                access_log.info("%s %s %s %.1fms", scope["method"], _printable(scope["path"]),
+                access_log.info("%s %s %s %.1fms", scope["method"], self._loggable(scope["path"]),
                                 status_seen["status"], (time.perf_counter() - started) * 1000)
 
     def _early_answer(self, scope: Scope):
@@ -126,6 +126,13 @@ class MockMiddleware:
                     return 405, {"message": f"{scope['method']} is not allowed on {path}; allowed: {allow}"}, {"Allow": allow}
                 return None
         return 404, {"message": f"No such endpoint: {path}"}, {}
+
+    def _loggable(self, path: str) -> str:
+        """The path as logged: a download URL's token is a credential (it needs no other),
+        so it is left out."""
+        if self.admin_prefix is not None and path.startswith(self.admin_prefix + "/downloads/"):
+            path = self.admin_prefix + "/downloads/…"
+        return _printable(path)
 
     # -- the admin token ------------------------------------------------------------------
     def _is_admin(self, path: str) -> bool:

@@ -180,6 +180,12 @@ class ExportService:
             grants.remove(oldest["id"])
         grants.trim(self.backend.settings.retain_download_grants)
 
+    def download_urls_kept(self) -> int:
+        """How many download URLs the mock holds (for every organization): a memory bound,
+        so it is observable; expired ones are forgotten when the next one is issued."""
+        with self.backend.store.lock:
+            return len(self.backend.store.peek(GLOBAL, DOWNLOADS))
+
     def _files_dropped(self, job_id: str) -> str:
         return (f"the files of export job {job_id!r} are no longer kept: the mock keeps the files of the newest "
                 f"{self.backend.settings.retain_export_files} export jobs of an organization")

@@ -124,6 +124,13 @@ class Store:
     def org_ids(self) -> list[str]:
         return list(self._orgs)
 
+    def contents(self) -> dict[str, dict[str, dict[str, dict]]]:
+        """A deep copy of everything stored, as plain dicts (organization -> collection ->
+        id -> item), whatever the layout: what shows that a refused request changed nothing."""
+        with self.lock:
+            return copy.deepcopy({org_id: {name: dict(c.items) for name, c in org.collections.items()}
+                                  for org_id, org in self._orgs.items()})
+
     def snapshot(self) -> dict[str, Organization]:
         with self.lock:
             return copy.deepcopy(self._orgs)

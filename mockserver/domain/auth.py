@@ -15,8 +15,8 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from .clock import Clock
 from .errors import MockError
@@ -84,7 +84,8 @@ class Authenticator:
         return known
 
     def issue_token(self, client: Client) -> tuple[str, int]:
-        expires_at = int(self._clock.now().timestamp()) + self.token_lifetime_seconds
+        # Rounded up: a token issued within a second never expires before its lifetime.
+        expires_at = math.ceil(self._clock.now().timestamp()) + self.token_lifetime_seconds
         payload = {"c": client.client_id, "e": expires_at}
         if client.orgs is not None:
             payload["o"] = sorted(client.orgs)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 
 def store_contents(app) -> dict:
-    return {org_id: {name: dict(collection.items) for name, collection in org.collections.items()}
-            for org_id, org in app.backend.store.snapshot().items()}
+    return app.backend.store.contents()
 
 
 def unchanged(app, action):
