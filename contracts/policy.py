@@ -242,10 +242,12 @@ EVENT_FILTERS = ("accountId", "eventName", "eventType", "includeActioned", "noti
 
 
 def _ids_with_filters(request: Request, knowledge: Knowledge, quoted: Any) -> bool:
-    def given(value: Any) -> bool:
-        return value is not None and value != [] and value != ""
-
-    return given(request.get("ids")) and any(given(request.get(name)) for name in EVENT_FILTERS)
+    # ``ids=`` with only empty items names no id; but a filter sent empty (``eventType=``)
+    # is still a filter the client sent (m3ter's spec allows empty values on them).
+    ids = request.get("ids")
+    ids = [i for i in ids if i != ""] if isinstance(ids, list) else ids
+    return (ids not in (None, "", [])
+            and any(request.get(name) is not None and request.get(name) != [] for name in EVENT_FILTERS))
 
 
 def schedule_breaks_frequency(request: Request) -> bool:
