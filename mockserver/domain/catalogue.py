@@ -26,7 +26,8 @@ _CATEGORY_BY_PREFIX = {
 }
 
 
-def _build_field_maps() -> tuple[dict[str, dict[str, str]], dict[tuple[str, str], str]]:
+def _build_field_maps() -> tuple[dict[str, dict[str, str]],
+                                 dict[tuple[str, str], str]]:  # pragma: no mutate block - runs at import only
     field_maps: dict[str, dict[str, str]] = {}
     entity_events: dict[tuple[str, str], str] = {}
     for name in _DATA["types"]:
@@ -89,7 +90,7 @@ def field_type(event_name: str, field_path: str) -> str | None:
     if field_path in fields:
         return fields[field_path]
     parts = field_path.split(".")
-    for length in range(len(parts) - 1, 1, -1):
+    for length in reversed(range(2, len(parts))):
         if fields.get(".".join(parts[:length])) == "map":
             return "any"
     return None

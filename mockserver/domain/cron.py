@@ -158,8 +158,8 @@ def _hour(period: int, minute: int) -> str:
         return f"{minute} {hours} * * *"
     # The hour field cannot step past a day, so whole-day periods become a
     # day-of-month step at midnight, exactly like DAY with offset 0.
-    if period % 24 == 0 and period // 24 <= MAX_DAYS:
-        days = period // 24
+    days, rest = divmod(period, 24)
+    if rest == 0 and days <= MAX_DAYS:
         return f"{minute} 0 {'*' if days == 1 else f'*/{days}'} * *"
     raise MockError.bad_request(
         "period must be between 1 and 23, or 24, 48 or 72, for scheduleType HOUR: "

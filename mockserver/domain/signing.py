@@ -68,20 +68,20 @@ def timestamp_now() -> str:
 def _split_url(url: str) -> tuple[str, str]:
     # Plain string splitting rather than urllib, which would normalise the URL
     # and so sign something other than what was sent.
-    without_fragment = url.split("#", 1)[0]
+    without_fragment = url.partition("#")[0]
     base, _, query = without_fragment.partition("?")
     return base, query
 
 
 def _as_bytes(body: bytes | str) -> bytes:
-    return body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    return body.encode() if isinstance(body, str) else bytes(body)  # str.encode() is always UTF-8
 
 
 def sign(secret: str, url: str, api_key: str, timestamp: str, body: bytes | str) -> str:
     """The ``X-m3ter-signature`` value for a request to ``url`` (which may carry a query)."""
     base, query = _split_url(url)
-    message = "|".join((base, query, api_key, timestamp, "")).encode("utf-8") + _as_bytes(body)
-    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+    message = "|".join((base, query, api_key, timestamp, "")).encode() + _as_bytes(body)
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 def signed_headers(
@@ -120,7 +120,7 @@ def verify(
     expected = sign(secret, url, api_key, timestamp, body)
     # Compare bytes: compare_digest rejects non-ASCII str, and a forged
     # signature may contain anything.
-    return hmac.compare_digest(expected.encode("ascii"), signature.strip().lower().encode("utf-8"))
+    return hmac.compare_digest(expected.encode(), signature.strip().lower().encode())
 
 
 def _is_fresh(timestamp: str, max_age_seconds: float, now: float | None) -> bool:

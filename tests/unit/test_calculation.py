@@ -638,3 +638,42 @@ def spend(spent: float | None, amount: float | None = 15000.0) -> dict:
 def test_seed_rule_stories(story, new, old, fires):
     assert parse(SEED_RULE).fires(new, old) is fires
     assert plain_python_says_fires(new, old) is fires
+
+
+# -- messages that list what was expected, and where input ended ----------------------------
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("new.a new.b", "calculation: syntax error at line 1, column 7: "
+                    "unexpected 'new', expected '.', an operator or end of input"),
+    ("(new.a", "calculation: syntax error at line 1, column 7: unexpected end of input, expected an operator or ')'"),
+    ("1 +\n2 *\n  -", "calculation: syntax error at line 3, column 4: unexpected end of input, expected a value"),
+    ("1 +\n\n  (2 +   \n  ", "calculation: syntax error at line 3, column 7: "
+                             "unexpected end of input, expected a value"),
+    ("new.<", "calculation: syntax error at line 1, column 5: unexpected '<', expected a field name"),
+    ("new.a < 1 < 2", "calculation: syntax error at line 1, column 11: "
+                      "unexpected '<': comparisons do not chain, join them with AND"),
+])
+def test_a_syntax_error_names_the_place_and_what_could_come_there(text, message):
+    assert syntax_error_of(text) == message
+
+
+@pytest.mark.parametrize("text", ["(< 1", "< 1", "NOT < 1", "1 + < 2"])
+def test_a_comparison_where_a_value_belongs_is_not_called_a_chain(text):
+    """A misplaced '<' after an operator or '(' is a missing value, not a chained comparison."""
+    message = syntax_error_of(text)
+    assert message.endswith("unexpected '<', expected a value"), message
+
+
+def test_a_unicode_escape_reads_all_four_hex_digits():
+    assert value_of('"\\u20ac"') == "€"
+    assert value_of('new.sign == "\\u20AC"', {"sign": "€"}) is True
+
+
+def test_a_field_is_one_level_deep_like_a_literal():
+    assert value_of("-" * 99 + "new.a", {"a": 2}) == -2.0
+
+
+def test_a_scope_alone_is_not_a_map_field():
+    with pytest.raises(MockError) as raised:
+        check("new.tier == 1", {"new": "map"})
+    assert raised.value.message == "calculation: unknown field 'new.tier' at line 1, column 1"

@@ -231,3 +231,18 @@ def test_committed_json_matches_generator():
     generator = runpy.run_path(str(root / "tools" / "build_event_catalogue.py"))
     committed = json.loads((root / "mockserver" / "domain" / "event_catalogue.json").read_text())
     assert committed == generator["build"]()
+
+
+def test_unknown_entities_and_event_names_are_named_in_the_error():
+    with pytest.raises(ValueError) as no_event:
+        catalogue.entity_event_name("spaceship", "launched")
+    assert str(no_event.value) == "no event type for entity 'spaceship' and action 'launched'"
+    with pytest.raises(ValueError) as no_category:
+        catalogue.event_category("weather.changed")
+    assert str(no_category.value) == "no category for event name 'weather.changed'"
+
+
+def test_entity_fields_are_the_catalogues_and_empty_for_an_unknown_entity():
+    fields = catalogue.entity_fields("compoundaggregation")
+    assert {"name", "calculation", "quantityPerUnit", "rounding", "unit"} <= set(fields)
+    assert catalogue.entity_fields("spaceship") == {}

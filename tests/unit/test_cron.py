@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+import time
+from datetime import datetime, timedelta, timezone, tzinfo
 
 import pytest
 
@@ -220,3 +221,50 @@ def test_naive_datetimes_are_rejected():
         next_run("0 2 * * *", datetime(2026, 1, 1))
     with pytest.raises(ValueError, match="timezone-aware"):
         runs_between("0 2 * * *", datetime(2026, 1, 1), THREE_DAYS_LATER)
+
+
+# --- the whole message of each refusal ----------------------------------------------
+
+@pytest.mark.parametrize(("schedule_type", "period", "offset", "message"), [
+    (None, 1, None, "scheduleType is required when period or offset is given; it must be one of HOUR, DAY, MINUTE"),
+    ("WEEK", 1, None, "scheduleType must be one of HOUR, DAY, MINUTE, got 'WEEK'"),
+    ("DAY", 1, 24, "offset must be between 0 and 23 for scheduleType DAY (hour of the day)"),
+    ("HOUR", 1, 60, "offset must be between 0 and 59 for scheduleType HOUR (minutes past the hour)"),
+    ("HOUR", 25, None, "period must be between 1 and 23, or 24, 48 or 72, for scheduleType HOUR: "
+                       "longer periods must be whole days and not less frequent than every 3 days"),
+    ("HOUR", 96, None, "period must be between 1 and 23, or 24, 48 or 72, for scheduleType HOUR: "
+                       "longer periods must be whole days and not less frequent than every 3 days"),
+    ("MINUTE", 61, None, "period must be between 15 and 60 for scheduleType MINUTE; "
+                         "use scheduleType HOUR for longer intervals"),
+    ("MINUTE", 25, None, "period 25 is not valid for scheduleType MINUTE: it must divide 60 "
+                         "(15, 20, 30 or 60) so that runs stay evenly spaced"),
+])
+def test_each_refusal_says_exactly_what_is_allowed(schedule_type, period, offset, message):
+    with pytest.raises(MockError) as caught:
+        derive_cron(schedule_type, period, offset)
+    assert (caught.value.status, caught.value.message) == (400, message)
+
+
+class _NoOffset(tzinfo):
+    def utcoffset(self, moment):
+        return None
+
+
+def test_a_datetime_whose_zone_gives_no_offset_is_naive_too():
+    with pytest.raises(ValueError, match="timezone-aware"):
+        next_run("0 * * * *", datetime(2026, 1, 1, tzinfo=_NoOffset()))
+
+
+def test_fire_times_are_utc_whatever_the_machines_zone(monkeypatch):
+    monkeypatch.setenv("TZ", "Europe/Paris")
+    time.tzset()
+    try:
+        paris = timezone(timedelta(hours=1))
+        fire = next_run("0 * * * *", datetime(2026, 1, 1, 10, 30, tzinfo=paris))
+        runs = runs_between("0 * * * *", datetime(2026, 1, 1, 10, 30, tzinfo=paris),
+                            datetime(2026, 1, 1, 11, 30, tzinfo=paris))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert fire == datetime(2026, 1, 1, 10, 0, tzinfo=UTC) and fire.utcoffset() == timedelta(0)
+    assert [run.utcoffset() for run in runs] == [timedelta(0)]

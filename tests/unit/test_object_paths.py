@@ -142,3 +142,45 @@ def test_a_lone_surrogate_is_a_render_error_naming_the_row_and_field(file_format
 def test_jsonl_is_utf8():
     assert rendering.render(ROWS[:1], ["id", "name"], "JSONL") == '{"id":"ok-1","name":"Straße"}\n'.encode()
     assert rendering.render(ROWS[:1], ["id", "name"], "CSV") == "id,name\r\nok-1,Straße\r\n".encode()
+
+
+# -- the reason each refusal gives, word for word ------------------------------------------
+
+@pytest.mark.parametrize(("name", "kind", "reason"), [
+    ("my_bucket", "S3", "may hold only lowercase letters, digits, hyphens and dots"),
+    ("My-bucket", "GCS", "may hold only lowercase letters, digits, hyphens, dots and underscores"),
+    ("-bucket", "S3", "must start and end with a lowercase letter or a digit"),
+    ("bucket_", "GCS", "must start and end with a lowercase letter or a digit"),
+    ("a..b", "S3", "must not contain two dots in a row"),
+    ("10.0.0.1", "GCS", "must not be an IP address"),
+    ("googbucket", "GCS", "must not start with 'goog' (reserved by Google)"),
+    ("my-g00gle-bucket", "GCS", "must not contain 'google' or a look-alike (reserved by Google)"),
+])
+def test_each_bucket_refusal_gives_its_reason(name, kind, reason):
+    assert paths.bucket_name_problem(name, kind) == reason
+
+
+@pytest.mark.parametrize(("prefix", "reason"), [
+    ("a\\b", "must not contain a backslash (segments are separated by '/')"),
+    ("a\tb", "must not contain control characters"),
+    ("/abs", "must not start with '/' (it is a path inside the bucket, not an absolute path)"),
+    ("a//b", "must not contain an empty segment ('//')"),
+])
+def test_each_prefix_refusal_gives_its_reason(prefix, reason):
+    assert paths.prefix_problem(prefix) == reason
+
+
+def test_a_prefix_may_be_1024_characters_and_no_more():
+    assert paths.prefix_problem("p" * 1024) is None
+    assert paths.prefix_problem("p" * 1025) == "must be at most 1024 characters long"
+
+
+def test_a_value_of_64_characters_is_quoted_whole_and_a_longer_one_cut_at_64():
+    with pytest.raises(MockError) as whole:
+        paths.check_destination("S3", "b" * 64, None)
+    assert whole.value.message == (f"bucketName: '{'b' * 64}' is not a valid S3 bucket name: "
+                                   "it must be 3 to 63 characters long")
+    with pytest.raises(MockError) as cut:
+        paths.check_destination("S3", "b" * 65, None)
+    assert cut.value.message == (f"bucketName: '{'b' * 64}'... (65 characters) is not a valid S3 bucket name: "
+                                 "it must be 3 to 63 characters long")

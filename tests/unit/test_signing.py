@@ -53,6 +53,12 @@ def test_fragment_is_not_signed():
     )
 
 
+def test_everything_from_the_first_hash_on_is_the_fragment():
+    assert sign(SECRET, "https://someurl.io/hook?a=1#one#two", API_KEY, TIMESTAMP, BODY) == sign(
+        SECRET, "https://someurl.io/hook?a=1", API_KEY, TIMESTAMP, BODY
+    )
+
+
 def test_empty_query_after_question_mark_signs_like_no_query():
     expected = hmac_sha256_hex(SECRET, b"https://someurl.io||apiKey|1700000000000|")
     assert sign(SECRET, "https://someurl.io?", API_KEY, TIMESTAMP, b"") == expected

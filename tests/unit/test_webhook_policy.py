@@ -4,7 +4,8 @@ import socket
 
 import pytest
 
-from mockserver.domain.webhook_policy import WebhookPolicy, is_own_address, parse_ip, parse_ipv4
+from mockserver.domain.webhook_policy import (WebhookPolicy, is_own_address, normalise_host, parse_ip, parse_ipv4,
+                                              unwrap)
 
 ip = ipaddress.ip_address
 
@@ -136,3 +137,45 @@ def test_a_wildcard_or_named_listener_is_every_local_address():
         assert is_own_address(ip("192.0.2.7"), 4010, own, lambda a: a == ip("192.0.2.7"))
         assert not is_own_address(ip("192.0.2.8"), 4010, own, lambda a: a == ip("192.0.2.7"))
         assert not is_own_address(ip("127.0.0.1"), 80, own, never_local)
+
+
+def test_every_listener_is_looked_at_not_only_the_first():
+    own = [("127.0.0.1", 9999), ("127.0.0.1", 4010)]
+    assert is_own_address(ip("127.0.0.1"), 4010, own, never_local)
+
+
+def test_an_address_outside_the_allow_list_is_named_once_when_the_url_gave_it():
+    policy = WebhookPolicy.from_allow_list(["10.0.0.0/8"])
+    assert policy.outside_allow_list("192.0.2.1", ip("192.0.2.1")) == "192.0.2.1 is not in the webhook allow list"
+    assert policy.outside_allow_list("hooks.example", ip("192.0.2.1")) == \
+        "hooks.example (192.0.2.1) is not in the webhook allow list"
+    assert policy.outside_allow_list("hooks.example", ip("10.1.2.3")) is None
+
+
+def test_a_host_is_compared_as_a_resolver_sees_it():
+    assert normalise_host(" [::1] ") == "::1"
+    assert normalise_host("Hooks.Example.COM.") == "hooks.example.com"
+    assert normalise_host("hooks.example..") == "hooks.example.."  # not a fully qualified name
+    assert normalise_host("bücher.example") == "xn--bcher-kva.example"
+
+
+def test_an_allow_list_entry_matches_its_idna_spelling():
+    policy = WebhookPolicy.from_allow_list(["xn--bcher-kva.example"])
+    assert policy.check_host("bücher.example") is None
+    assert policy.check_host("bucher.example") == "bucher.example is not in the webhook allow list"
+
+
+@pytest.mark.parametrize("text", ["1.2.3.4.0", "1.2.3.4.5", "42949672960"])
+def test_what_is_not_one_to_four_parts_of_32_bits_is_not_an_address(text):
+    assert parse_ipv4(text) is None
+
+
+def test_a_deprecated_compatible_address_stands_for_its_ipv4_address():
+    assert unwrap(ip("::2")) == ip("0.0.0.2")
+    assert unwrap(ip("::1")) == ip("::1")  # loopback, not 0.0.0.1
+
+
+def test_a_cidr_with_host_bits_allows_its_whole_network():
+    policy = WebhookPolicy.from_allow_list(["10.1.2.3/8"])
+    assert policy.check_host("10.200.0.1") is None
+    assert policy.check_host("11.0.0.1") == "11.0.0.1 is not in the webhook allow list"
