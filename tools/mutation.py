@@ -1,19 +1,20 @@
 """Mutation testing of ``mockserver/domain`` and ``mockserver/backend`` with mutmut.
 
-Slow (minutes), so it is not part of CI. Run it with the test venv and the ``mutation`` extra
-(``pip install -e '.[test,mutation]'``)::
+Slow (about an hour for domain/, hours for backend/ on two cores), so it is not part of CI.
+Run it with the test venv and the ``mutation`` extra (``pip install -e '.[test,mutation]'``)::
 
     .venv/bin/python tools/mutation.py [domain|backend|all]   # a fresh run, then the report
+    .venv/bin/python tools/mutation.py backend/store           # one module (or package) only
     .venv/bin/python tools/mutation.py domain --again          # re-test last run's survivors
-    .venv/bin/python tools/mutation.py all --report            # the last run's report, no run
-    .venv/bin/python tools/mutation.py all --report --diffs    # ... with each survivor's diff
+    .venv/bin/python tools/mutation.py backend --sample 10     # every 10th mutant: an estimate
+    .venv/bin/python tools/mutation.py all --report --diffs    # the last results, with diffs
 
 mutmut's own settings (what is mutated, which tests run) are in ``[tool.mutmut]`` in
 pyproject.toml. It copies the project into ``mutants/`` (git-ignored) and keeps its results
-there. The score is detected / total: a mutant is detected when a test fails (killed) or the
+there. The score is detected / checked: a mutant is detected when a test fails (killed) or the
 tests hang (timeout); a survivor or a mutant no test reaches is not. Mutants judged
-equivalent carry ``# pragma: no mutate`` with the reason on their line: mutmut does not
-generate them, so they are in no count, and the report lists them.
+equivalent carry ``# pragma: no mutate`` with the reason at the end of their line: mutmut does
+not generate them, so they are in no count, and the report lists them. See tests/README.md.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def report(area: str, diffs: bool) -> int:
         print(score_line("domain + backend", sum(by_area.values(), Counter())))
 
     marked = equivalents(area)
-    print(f"\nMarked equivalent (not generated): {len(marked)}")
+    print(f"\nLines marked '# pragma: no mutate' (no mutant made): {len(marked)}")
     for source, number, reason in marked:
         print(f"  {source}:{number}: {reason}")
 

@@ -296,7 +296,8 @@ def _parser() -> Lark:
 
 # Terminal names from calculation.lark, grouped into what a reader would call them.
 _VALUE_STARTS = {"NUMBER", "STRING", "TRUE", "FALSE", "NULL", "SCOPE", "_LPAR", "_NOT"}
-_OPERATORS = {"_OR", "_AND", "COMPARATOR", "PLUS", "MINUS", "STAR", "SLASH"}
+_COMPARATOR = "COMPARATOR"
+_OPERATORS = {"_OR", "_AND", _COMPARATOR, "PLUS", "MINUS", "STAR", "SLASH"}
 _CHARACTER_HINTS = {"=": "use '==' to compare", "&": "use AND", "|": "use OR", "!": "use NOT or '!='"}
 
 
@@ -351,8 +352,8 @@ def _translate(error: UnexpectedCharacters | UnexpectedToken, text: str) -> Mock
         return _syntax_error(line, column, "unexpected end of input" + _describe_expected(expected))
     # Right after a whole operand (an operator may follow, a value may not) a second comparator
     # is a chain; where a value belongs it is just a missing value.
-    if (token.type == "COMPARATOR" and expected & _OPERATORS and not expected & _VALUE_STARTS
-            and "COMPARATOR" not in expected):  # pragma: no mutate: a token the parser expects is never unexpected
+    if (token.type == _COMPARATOR and _COMPARATOR not in expected and expected & _OPERATORS
+            and not expected & _VALUE_STARTS):
         reason = f"unexpected '{token}': comparisons do not chain, join them with AND"
     else:
         reason = f"unexpected '{token}'" + _describe_expected(expected)

@@ -90,7 +90,7 @@ def field_type(event_name: str, field_path: str) -> str | None:
     if field_path in fields:
         return fields[field_path]
     parts = field_path.split(".")
-    for length in reversed(range(2, len(parts))):
+    for length in reversed(range(2, len(parts))):  # pragma: no mutate: no field is 1 part long (new/old.<key>)
         if fields.get(".".join(parts[:length])) == "map":
             return "any"
     return None

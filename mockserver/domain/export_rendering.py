@@ -71,7 +71,8 @@ class RenderError(ValueError):
 
 def _jsonl_line(row: dict) -> str:
     return json.dumps(row, separators=(",", ":"), sort_keys=True,
-                      ensure_ascii=False)  # pragma: no mutate: json reads None here as it reads False
+                      ensure_ascii=False,  # pragma: no mutate: json reads None here as it reads False
+                      )
 
 
 def render(rows: list[dict], columns: list[str], file_format: str) -> bytes:

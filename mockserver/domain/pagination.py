@@ -30,7 +30,8 @@ def _unb64(text: str) -> bytes:
 
 def filter_fingerprint(filters: dict) -> str:
     canonical = json.dumps(filters, sort_keys=True, default=str,
-                           separators=(",", ":"))  # pragma: no mutate: only ever compared with itself
+                           separators=(",", ":"),  # pragma: no mutate: only ever compared with itself
+                           )
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]  # pragma: no mutate: any length will do
 
 

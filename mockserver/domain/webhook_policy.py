@@ -141,12 +141,10 @@ class WebhookPolicy:
             if "/" in text:
                 base, _, bits = text.partition("/")  # pragma: no mutate: a 2nd "/" fails either way
                 address = parse_ip(base)
-                if address is None or not bits.isdigit():  # pragma: no mutate: ip_network below refuses alike
+                if address is None or not bits.isdigit():  # pragma: no mutate: ip_interface below refuses alike
                     raise ValueError(f"webhook allow list: {entry!r} is not a HOST or CIDR")
                 try:
-                    network = ipaddress.ip_network(
-                        f"{address}/{bits}", strict=False)  # pragma: no mutate: strict=None reads as False
-                    networks.append(network)
+                    networks.append(ipaddress.ip_interface(f"{address}/{bits}").network)  # host bits allowed
                 except ValueError:
                     raise ValueError(f"webhook allow list: {entry!r} is not a HOST or CIDR") from None
             elif (address := parse_ip(text)) is not None:

@@ -95,3 +95,10 @@ def test_a_catalogued_entity_has_id_first_then_its_catalogue_fields_in_order():
 def test_an_entity_the_catalogue_does_not_describe_has_the_fields_every_entity_has():
     assert rendering.operational_columns("CHARGES") == [
         "id", "version", "dtCreated", "dtLastModified", "createdBy", "lastModifiedBy"]
+
+
+def test_a_csv_error_names_the_field_whose_cell_fails_not_a_nested_one_csv_escapes():
+    rows = [{"id": "r1", "meta": {"k": "\udc80"}, "name": "\udc80"}]
+    with pytest.raises(rendering.RenderError) as error:
+        rendering.render(rows, ["id", "meta", "name"], "CSV")
+    assert str(error.value).startswith("row 'r1': field 'name' is not valid Unicode text")
