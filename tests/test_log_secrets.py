@@ -12,10 +12,8 @@ import base64
 import logging
 import os
 import re
-import socket
 import subprocess
 import sys
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from mockserver.domain.auth import Client
 from tests.conftest import make_settings
 from tests.support import leaks
 from tests.support.receiver import receiving
+from tests.support.processes import free_port, wait_until_listening
 
 ORG = "org-logged"
 CLIENT_ID = "log-client"
@@ -225,24 +224,6 @@ AT_DEBUG = ("import logging, runpy, sys; "
             "logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, "
             "format='%(levelname)s %(name)s %(message)s'); "
             "sys.argv[0] = 'mockserver'; runpy.run_module('mockserver', run_name='__main__', alter_sys=True)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_listening(port: int, process) -> None:
-    for _ in range(400):
-        if process.poll() is not None:
-            raise RuntimeError("the mock exited before it listened")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.05).close()
-            return
-        except OSError:
-            threading.Event().wait(0.025)
-    raise RuntimeError(f"nothing listens on port {port}")
 
 
 @contextmanager

@@ -20,6 +20,7 @@ from mockserver.backend.store import Collection
 from mockserver.settings import Settings
 from tests.conftest import basic, bearer_for
 from tests.support.receiver import receiving
+from tests.support.processes import free_port, serving_line
 
 ORG = "org-readme"
 BASE = f"/organizations/{ORG}"
@@ -249,24 +250,17 @@ def serve(*argv):
 def test_serve_listens_on_127_0_0_1_port_4010_by_default():
     process = serve()
     try:
-        for line in process.stdout:  # logged just before it binds
-            if "serving on" in line:
-                assert "serving on http://127.0.0.1:4010 " in line
-                break
+        assert "serving on http://127.0.0.1:4010 " in serving_line(process)  # logged just before it binds
     finally:
         process.terminate()
         process.wait(timeout=10)
 
 
 def test_quiet_serves_without_a_line_per_request():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     process = serve("--port", str(port), "--quiet")
     try:
-        for line in process.stdout:
-            if "serving on" in line:
-                break
+        serving_line(process)
         for _ in range(400):  # uvicorn binds a moment after the line
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:

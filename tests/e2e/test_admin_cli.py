@@ -14,7 +14,7 @@ import tempfile
 
 import httpx
 
-from tests.e2e.test_cli import free_port, wait_until_listening
+from tests.support.processes import free_port, wait_until_listening
 
 CLIENT_SECRET = "admin-cli-client-secret-3b9d"
 GIVEN_TOKEN = "given-admin-secret-token-81c2"

@@ -4,35 +4,17 @@ line per request, and never a secret."""
 from __future__ import annotations
 
 import base64
-import socket
 import subprocess
 import sys
-import threading
 
 import httpx
 import pytest
 
+from tests.support.processes import free_port, serving_line, wait_until_listening
 from tests.support.receiver import receiving
 
 SECRET = "cli-webhook-secret-4c1d"
 CLIENT_SECRET = "cli-client-secret-77aa"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_listening(port: int, attempts: int = 200) -> None:
-    """uvicorn binds the port a moment after the mock logs that it is serving."""
-    for _ in range(attempts):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.05).close()
-            return
-        except OSError:
-            threading.Event().wait(0.025)
-    raise RuntimeError(f"nothing listens on port {port}")
 
 
 @pytest.fixture
@@ -43,9 +25,7 @@ def served():
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        for line in process.stdout:  # the first log line says it is about to serve
-            if "serving on" in line:
-                break
+        serving_line(process)  # the first log line says it is about to serve
         wait_until_listening(port)
         with httpx.Client(base_url=base, timeout=10, trust_env=False) as client:
             yield client, process
@@ -108,10 +88,7 @@ def test_serve_accepts_the_highest_port():
     process = subprocess.Popen([sys.executable, "-m", "mockserver", "serve", "--port", "65535"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        for line in process.stdout:
-            if "serving on" in line:
-                assert "http://127.0.0.1:65535" in line
-                break
+        assert "http://127.0.0.1:65535" in serving_line(process)
     finally:
         process.terminate()
         process.wait(timeout=10)

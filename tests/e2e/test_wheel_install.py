@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from mockserver import contract
-from tests.e2e.test_cli import free_port, wait_until_listening
+from tests.support.processes import free_port, wait_until_listening
 
 ROOT = Path(__file__).resolve().parents[2]
 
