@@ -34,6 +34,17 @@ def error_response(status: int, message: str, headers: dict | None = None) -> Co
     )
 
 
+async def send_json(send, status: int, body: dict | None, headers: dict | None = None) -> None:
+    """Answer straight on the ASGI channel, for the layers that refuse a request before
+    Connexion routes it (the pre-routing middleware, the request limits)."""
+    payload = b"" if body is None else json.dumps(body).encode()
+    raw_headers = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    if body is not None:
+        raw_headers += [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
 def mock_error(request: ConnexionRequest, exc: MockError) -> ConnexionResponse:
     return error_response(exc.status, exc.message)
 

@@ -17,13 +17,14 @@ the ASGI scope so the body validators apply the same ones (the JSON nesting dept
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from connexion.exceptions import ProblemException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.settings import Settings
+
+from .errors import send_json
 
 LIMITS_SCOPE_KEY = "m3ter_mock.limits"
 
@@ -143,9 +144,5 @@ def _replaying(messages: list[Message], receive: Receive) -> Receive:
 
 
 async def _answer(send: Send, status: int, message: str) -> None:
-    payload = json.dumps({"message": message}).encode()
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-        # The unread body would otherwise be taken for the next request on the connection.
-        (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": payload})
+    # The unread body would otherwise be taken for the next request on the connection.
+    await send_json(send, status, {"message": message}, {"Connection": "close"})

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import re
 import threading
@@ -32,6 +31,7 @@ from urllib.parse import parse_qsl, unquote
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .context import BACKEND_SCOPE_KEY
+from .errors import send_json
 
 access_log = logging.getLogger("m3ter_mock.access")
 
@@ -95,7 +95,7 @@ class MockMiddleware:
         try:
             early = self._early_answer(scope)
             if early is not None:
-                await self._respond(send_logged, *early)
+                await send_json(send_logged, *early)
             else:
                 await self._forward(scope, receive, send_logged)
         finally:
@@ -236,16 +236,6 @@ class MockMiddleware:
         headers, body = cached
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-
-    @staticmethod
-    async def _respond(send, status, body, headers):
-        payload = b"" if body is None else json.dumps(body).encode()
-        raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-        if body is not None:
-            raw_headers += [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(payload)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-        await send({"type": "http.response.body", "body": payload})
 
 
 class _HeldResponse:
