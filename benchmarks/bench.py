@@ -107,6 +107,35 @@ def list_costs(sizes: list[int], repeat: int) -> list[tuple[str, float]]:
     return rows
 
 
+def generic_resource_costs(repeat: int) -> list[tuple[str, float]]:
+    """A resource served by the generic engine (products), over HTTP: create, read, list,
+    replace; each call is a separate request, as a client makes them."""
+    app = create_app(Settings(quiet=True))
+    with serve_in_thread(app) as url, httpx.Client(base_url=url, trust_env=False) as client:
+        auth = token(client)
+        path = f"/organizations/{ORG}/products"
+        counter = iter(range(10**9))
+
+        def create():
+            n = next(counter)
+            return client.post(path, json={"name": f"Product {n}", "code": f"p_{n}"}, headers=auth).json()
+
+        rows = [("POST a product (generic engine)", timed(create, repeat))]
+        product = create()
+        rows.append(("GET a product by id", timed(lambda: client.get(f"{path}/{product['id']}", headers=auth), repeat)))
+        rows.append(("list products, page of 20", timed(lambda: client.get(path, params={"pageSize": 20}, headers=auth),
+                                                       repeat)))
+        state = {"version": product["version"]}
+
+        def replace():
+            body = client.put(f"{path}/{product['id']}", headers=auth,
+                              json={"name": "Renamed", "code": product["code"], "version": state["version"]}).json()
+            state["version"] = body["version"]
+
+        rows.append(("PUT a product (version checked)", timed(replace, repeat)))
+    return rows
+
+
 def token_cost(repeat: int) -> float:
     app = create_app(Settings(quiet=True))
     with serve_in_thread(app) as url, httpx.Client(base_url=url, trust_env=False) as client:
@@ -159,6 +188,7 @@ def main() -> None:
 
     rows: list[tuple[str, str]] = [("start-up to first answer (m3ter-mock serve)", f"{startup_seconds():.2f} s")]
     rows += [(name, f"{ms:.2f} ms") for name, ms in list_costs([100, big], repeat)]
+    rows += [(name, f"{ms:.2f} ms") for name, ms in generic_resource_costs(repeat)]
     rows.append(("POST /oauth/token", f"{token_cost(repeat):.2f} ms"))
     rows.append(("entity change -> signed webhook received (median)", f"{delivery_latency(20):.1f} ms"))
     seconds, size = export_seconds(10_000)

@@ -4,6 +4,7 @@ suite turns it on)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from connexion.jsonifier import Jsonifier
 import yaml
 from connexion.middleware import MiddlewarePosition
 from connexion.resolver import Resolver
+from connexion.spec import OpenAPISpecification
 
 from mockserver.backend.core import Backend
 from mockserver.domain.clock import Clock
@@ -22,8 +24,8 @@ from mockserver.domain.delivery_policy import RetryPolicy
 from .api import errors
 from .api.context import BACKEND_EXTENSION
 from .api.limits import Limits, RequestLimits
-from .api.middleware import MockMiddleware, compile_routes
-from .api.registry import resolve, resolve_admin
+from .api.middleware import MockMiddleware, compile_routes, ordered_paths
+from .api.registry import resolve_admin, resolver_for
 from .api.validation import VALIDATOR_MAP
 from . import resources
 from .settings import Settings
@@ -45,8 +47,26 @@ def load_spec(path: Path = M3TER_SPEC) -> dict:
         return yaml.load(handle, Loader=_Loader)
 
 
-def create_app(settings: Settings | None = None) -> connexion.FlaskApp:
+@contextlib.contextmanager
+def _spec_already_validated(trusted: bool):
+    """Connexion validates a spec against the OpenAPI schema each time it loads one: over
+    a second for the whole m3ter API, at every start. The specs the package ships are
+    validated by the test suite and by ``m3ter-mock validate`` (openapi-spec-validator,
+    which checks more), so for those the check is skipped; any other spec is checked."""
+    if not trusted:
+        yield
+        return
+    OpenAPISpecification._validate_spec = classmethod(lambda cls, spec: None)
+    try:
+        yield
+    finally:
+        del OpenAPISpecification._validate_spec  # back to the inherited check
+
+
+def create_app(settings: Settings | None = None, spec_path: str | Path | None = None) -> connexion.FlaskApp:
+    """The mock over ``spec_path`` (default: the m3ter.yaml the package ships)."""
     settings = settings or Settings()
+    spec = load_spec(Path(spec_path) if spec_path is not None else M3TER_SPEC)
     # Connexion warns once per call that the token endpoint takes JSON and form bodies;
     # that is by design here.
     logging.getLogger("connexion.operations.openapi3").setLevel(logging.ERROR)
@@ -60,31 +80,13 @@ def create_app(settings: Settings | None = None) -> connexion.FlaskApp:
         delivery_timeout_seconds=settings.delivery_timeout_seconds,
         export_dir=settings.export_dir,
         settings=settings,
+        spec=spec,
     )
-    spec = load_spec()
     # Compact JSON (Connexion's default indents), as m3ter answers and to keep pages small.
     app = connexion.FlaskApp(__name__, specification_dir=str(SPEC_DIR),
                              jsonifier=Jsonifier(json, separators=(",", ":")))
-    app.add_api(
-        spec,
-        resolver=Resolver(function_resolver=resolve),
-        strict_validation=True,
-        validate_responses=settings.validate_responses,
-        validator_map=VALIDATOR_MAP,
-        swagger_ui_options=None,
-    )
-    admin_spec = load_spec(ADMIN_SPEC)
-    app.add_api(
-        admin_spec,
-        base_path=ADMIN_BASE,
-        resolver=Resolver(function_resolver=resolve_admin),
-        strict_validation=True,
-        # Connexion would parse the JSONL export download as one JSON document; the admin
-        # API is the mock's own, and its JSON responses are checked by the tests.
-        validate_responses=False,
-        validator_map=VALIDATOR_MAP,
-        swagger_ui_options=None,
-    )
+    with _spec_already_validated(spec_path is None):
+        admin_spec = _add_apis(app, spec, settings)
     app.app.extensions[BACKEND_EXTENSION] = backend
     app.add_middleware(
         MockMiddleware,
@@ -95,7 +97,7 @@ def create_app(settings: Settings | None = None) -> connexion.FlaskApp:
         quiet=settings.quiet,
         admin_prefix=ADMIN_BASE,
         admin_token=settings.admin_token,
-        public_admin_paths=(ADMIN_BASE + "/downloads/", ADMIN_BASE + "/openapi.json"),
+        public_admin_paths=(ADMIN_BASE + "/downloads/", ADMIN_BASE + "/uploads/", ADMIN_BASE + "/openapi.json"),
         documents=("/openapi.json", ADMIN_BASE + "/openapi.json"),
     )
     # Added after MockMiddleware, so inside it: refused requests are logged too.
@@ -105,3 +107,29 @@ def create_app(settings: Settings | None = None) -> connexion.FlaskApp:
     app.backend = backend
     app.settings = settings
     return app
+
+
+def _add_apis(app: connexion.FlaskApp, spec: dict, settings: Settings) -> dict:
+    """Adds the m3ter API and, under ``/_mock``, the admin API; returns the admin spec."""
+    # Literal path segments win over parameters: Connexion tries routes in the order given.
+    app.add_api(
+        {**spec, "paths": ordered_paths(spec["paths"])},
+        resolver=Resolver(function_resolver=resolver_for(spec)),
+        strict_validation=True,
+        validate_responses=settings.validate_responses,
+        validator_map=VALIDATOR_MAP,
+        swagger_ui_options=None,
+    )
+    admin_spec = load_spec(ADMIN_SPEC)
+    app.add_api(
+        {**admin_spec, "paths": ordered_paths(admin_spec["paths"])},
+        base_path=ADMIN_BASE,
+        resolver=Resolver(function_resolver=resolve_admin),
+        strict_validation=True,
+        # Connexion would parse the JSONL export download as one JSON document; the admin
+        # API is the mock's own, and its JSON responses are checked by the tests.
+        validate_responses=False,
+        validator_map=VALIDATOR_MAP,
+        swagger_ui_options=None,
+    )
+    return admin_spec

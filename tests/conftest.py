@@ -89,6 +89,7 @@ def app(shared_app):
     """One app for the in-process tests (building one takes most of a second), emptied and
     with a running clock before each test."""
     shared_app.backend.reset()
+    shared_app.backend.deliveries.local_answer = None  # a test seam one test may have left set
     return shared_app
 
 

@@ -162,6 +162,20 @@ def test_several_types_come_as_a_zip_and_unstored_types_are_header_only(client, 
     assert len(archive.read(f"{job['id']}_compoundaggregation.csv").decode().splitlines()) == 2
 
 
+def test_every_stored_operational_type_exports_its_entities(client, auth):
+    product = post(client, auth, "products", {"name": "Storage", "code": "storage"})
+    meter = post(client, auth, "meters", {"name": "Disk", "code": "disk", "productId": product["id"],
+                                         "dataFields": [{"category": "MEASURE", "code": "gb", "name": "GB"}],
+                                         "derivedFields": []})
+    job = run_adhoc(client, auth, {"sourceType": "OPERATIONAL", "operationalDataTypes": ["PRODUCTS", "METERS"],
+                                   "exportFileFormat": "JSONL"})
+    _, response = download(client, auth, job["id"])
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    products = [json.loads(line) for line in archive.read(f"{job['id']}_product.jsonl").decode().splitlines()]
+    meters = [json.loads(line) for line in archive.read(f"{job['id']}_meter.jsonl").decode().splitlines()]
+    assert products == [product] and meters == [meter]
+
+
 def test_usage_export_without_usage_data_is_header_only(client, auth):
     job = run_adhoc(client, auth, {"sourceType": "USAGE", "meterIds": ["m1"], "aggregations": [
         {"meterId": "m1", "fieldCode": "gb", "fieldType": "MEASURE", "function": "SUM"}],

@@ -127,7 +127,7 @@ def admin_token_info(token, request=None):
 
 
 def download_export(token):
-    name, content, media_type = backend().exports.download(token)
+    name, content, media_type = backend().download(token)
     return flask.Response(content, status=200, mimetype=media_type,
                           headers={"Content-Disposition": f'attachment; filename="{name}"'})
 

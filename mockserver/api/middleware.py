@@ -4,7 +4,10 @@
 * Rejects control characters in the path: Starlette cannot route such a path, which would
   otherwise fall through past security and validation into Flask and crash there.
 * Answers a method the path does not have with 405 and an ``Allow`` header built from the
-  spec (Connexion lists only the first route's methods), and answers OPTIONS.
+  spec (Connexion lists only the first route's methods), and answers OPTIONS. Where several
+  path templates match a path, the most specific one is the path's (``order_by_specificity``):
+  ``POST /bills/preview`` is the preview, never a 405 from ``/bills/{id}``, and
+  ``GET /bills/preview`` is a 405, not a bill named "preview".
 * Answers an unknown path with the JSON 404 body instead of Flask's HTML page.
 * Guards the admin API (``/_mock``) with the admin token when one is set, before routing,
   so 404 and 405 answers under ``/_mock`` need it too. Download URLs and the admin API's
@@ -21,11 +24,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import logging
 import re
 import threading
 import time
+from typing import NamedTuple
 from urllib.parse import parse_qsl, unquote
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -44,14 +49,135 @@ WAIT_SECONDS = 30.0
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def compile_routes(spec_paths: dict, prefix: str = "") -> list[tuple[re.Pattern, set[str]]]:
+def _shape(template: str) -> tuple[int, ...]:
+    """Per path segment: 0 for a literal, 1 for a segment holding a parameter."""
+    return tuple(1 if "{" in segment else 0 for segment in template.strip("/").split("/"))
+
+
+def _may_overlap(a: list[str], b: list[str]) -> bool:
+    """Whether some path could match both templates (given as segments)."""
+    return len(a) == len(b) and all(x == y or "{" in x or "{" in y for x, y in zip(a, b))
+
+
+def order_by_specificity(templates) -> list[str]:
+    """The path templates in the order routes must be tried: of two templates that can match
+    the same path, the more specific one first; otherwise in the order given, so the served
+    spec keeps its authored order as far as it can.
+
+    More specific means: compared segment by segment from the left, the first segment where
+    they differ is a literal in it and a parameter in the other (``/bills/preview`` before
+    ``/bills/{id}``, ``/bills/latest/{accountId}`` before ``/bills/{billId}/lineitems``). That
+    is Werkzeug's rule, and Werkzeug picks the Flask handler; Connexion's Starlette router
+    (which picks the operation that security and validation apply) takes the first route
+    that matches, so its routes must come in this order for the two to agree."""
+    return list(_ordered(tuple(templates)))
+
+
+@functools.lru_cache(maxsize=8)
+def _ordered(templates: tuple[str, ...]) -> tuple[str, ...]:
+    # Cached: the app orders the same spec twice (Connexion's routes, the middleware's).
+    shapes = [_shape(t) for t in templates]
+    segments = [t.strip("/").split("/") for t in templates]
+    by_length: dict[int, list[int]] = {}
+    for index, parts in enumerate(segments):
+        by_length.setdefault(len(parts), []).append(index)
+    must_follow: list[list[int]] = [[] for _ in templates]  # the more specific overlapping ones
+    for group in by_length.values():
+        for position, i in enumerate(group):
+            for j in group[position + 1:]:
+                if shapes[i] == shapes[j] or not _may_overlap(segments[i], segments[j]):
+                    continue
+                first, then = (i, j) if shapes[i] < shapes[j] else (j, i)
+                must_follow[then].append(first)
+    ordered: list[str] = []
+    placed = [False] * len(templates)
+
+    def place(i: int) -> None:
+        # A template is placed right after the more specific ones it must follow (they move
+        # up to it), so related templates stay together. The relation follows one total
+        # order of shapes, so it has no cycle.
+        placed[i] = True
+        for j in must_follow[i]:
+            if not placed[j]:
+                place(j)
+        ordered.append(templates[i])
+
+    for i in range(len(templates)):
+        if not placed[i]:
+            place(i)
+    return tuple(ordered)
+
+
+def ordered_paths(spec_paths: dict) -> dict:
+    """The spec's ``paths`` object with its templates in ``order_by_specificity`` order."""
+    return {template: spec_paths[template] for template in order_by_specificity(spec_paths)}
+
+
+class Route(NamedTuple):
+    regex: re.Pattern
+    methods: frozenset[str]
+    template: str
+
+
+def compile_routes(spec_paths: dict, prefix: str = "") -> list[Route]:
+    """One route per path template, most specific first (see ``match_route``)."""
     routes = []
-    for template, item in spec_paths.items():
-        template = prefix + template
-        methods = {m.upper() for m in item if m in ("get", "put", "post", "delete", "patch")}
-        regex = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "/?$"
-        routes.append((re.compile(regex), methods))
+    for template in order_by_specificity(spec_paths):
+        item = spec_paths[template]
+        methods = frozenset(m.upper() for m in item if m in ("get", "put", "post", "delete", "patch"))
+        regex = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(prefix + template)) + "/?$"
+        routes.append(Route(re.compile(regex), methods, prefix + template))
     return routes
+
+
+def match_route(routes: list[Route], path: str) -> Route | None:
+    """The path's template: the most specific that matches it. Its methods are the path's,
+    even where a less specific template has the method asked for."""
+    for route in routes:
+        if route.regex.match(path):
+            return route
+    return None
+
+
+def _segments(path: str) -> list[str]:
+    # A route's regex accepts one trailing slash.
+    if path.endswith("/") and len(path) > 1:
+        path = path[:-1]
+    return path.split("/")[1:]
+
+
+class RouteTable:
+    """``match_route`` without trying every route on every request (the whole spec has
+    about 190 templates). Routes are grouped by segment count and, within a group, by the
+    literal at one position where every route of the group has a literal (the one that
+    tells most of them apart); a path is tried only against its group's routes, in the
+    routes' order."""
+
+    def __init__(self, routes: list[Route]):
+        self.routes = list(routes)
+        by_count: dict[int, list[tuple[Route, list[str]]]] = {}
+        for route in self.routes:
+            parts = _segments(route.template)
+            by_count.setdefault(len(parts), []).append((route, parts))
+        self._groups: dict[int, tuple[int | None, dict[str | None, list[Route]]]] = {}
+        for count, members in by_count.items():
+            literal = [k for k in range(count) if all("{" not in parts[k] for _, parts in members)]
+            position = max(literal, key=lambda k: len({parts[k] for _, parts in members}), default=None)
+            buckets: dict[str | None, list[Route]] = {}
+            for route, parts in members:
+                buckets.setdefault(None if position is None else parts[position], []).append(route)
+            self._groups[count] = (position, buckets)
+
+    def match(self, path: str) -> Route | None:
+        parts = _segments(path)
+        group = self._groups.get(len(parts))
+        if group is None:
+            return None
+        position, buckets = group
+        for route in buckets.get(None if position is None else parts[position], ()):
+            if route.regex.match(path):
+                return route
+        return None
 
 
 class MockMiddleware:
@@ -60,7 +186,7 @@ class MockMiddleware:
                  public_admin_paths=(), documents=(), wait_seconds: float = WAIT_SECONDS):
         self.app = app
         self.backend = backend
-        self.routes = routes
+        self.routes = RouteTable(routes)
         self.passthrough_prefixes = tuple(passthrough_prefixes)
         self.quiet = quiet
         self.admin_prefix = admin_prefix
@@ -117,15 +243,15 @@ class MockMiddleware:
                 return 401, {"message": refusal}, {"WWW-Authenticate": 'Bearer realm="m3ter-mock admin API"'}
         if path.startswith(self.passthrough_prefixes):
             return None
-        for regex, methods in self.routes:
-            if regex.match(path):
-                allow = ", ".join(sorted(methods | {"OPTIONS"}))
-                if scope["method"] == "OPTIONS":
-                    return 204, None, {"Allow": allow}
-                if scope["method"] not in methods:
-                    return 405, {"message": f"{scope['method']} is not allowed on {path}; allowed: {allow}"}, {"Allow": allow}
-                return None
-        return 404, {"message": f"No such endpoint: {path}"}, {}
+        route = self.routes.match(path)
+        if route is None:
+            return 404, {"message": f"No such endpoint: {path}"}, {}
+        allow = ", ".join(sorted(route.methods | {"OPTIONS"}))
+        if scope["method"] == "OPTIONS":
+            return 204, None, {"Allow": allow}
+        if scope["method"] not in route.methods:
+            return 405, {"message": f"{scope['method']} is not allowed on {path}; allowed: {allow}"}, {"Allow": allow}
+        return None
 
     def _loggable(self, path: str) -> str:
         """The path as logged: a download URL's token is a credential (it needs no other),

@@ -1,10 +1,16 @@
 """operationId (as m3ter names it) -> handler. Connexion resolves every operation of the
-spec through this table, so an operation without a handler fails at start-up."""
+spec through this table, so an operation without a handler fails at start-up.
+
+The hand-written handlers are in HANDLERS and in the action modules (``actions``); every
+other operation of the spec that carries ``x-mock`` gets a handler built from it
+(``crud.handlers_from_spec``). A written handler wins over an ``x-mock``."""
 
 from __future__ import annotations
 
 from . import admin, oauth
 from . import resources as r
+from .actions import access as access_actions, platform as platform_actions
+from .crud import handlers_from_spec
 
 HANDLERS = {
     "GenerateToken": oauth.generate_token,
@@ -70,6 +76,8 @@ ADMIN_HANDLERS = {
     "DownloadExport": admin.download_export,
     "GetExportJobDetails": admin.export_job_details,
     "InjectExportFault": admin.inject_export_fault,
+    **access_actions.ADMIN_HANDLERS,
+    **platform_actions.ADMIN_HANDLERS,
 }
 
 
@@ -81,6 +89,18 @@ def _resolver(table: dict, name: str):
             raise LookupError(f"operationId {operation_id!r} has no handler in {name}") from None
 
     return resolve
+
+
+def handlers_for(spec: dict) -> dict:
+    """The handler table of ``spec``: one built handler per ``x-mock`` operation, overridden
+    by the action modules' handlers (``mockserver.api.actions``), then by HANDLERS."""
+    from .actions import HANDLERS as ACTIONS
+
+    return {**handlers_from_spec(spec), **ACTIONS, **HANDLERS}
+
+
+def resolver_for(spec: dict):
+    return _resolver(handlers_for(spec), "mockserver.api.registry.HANDLERS (or an x-mock in the spec)")
 
 
 resolve = _resolver(HANDLERS, "mockserver.api.registry.HANDLERS")

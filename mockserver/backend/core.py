@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
@@ -28,7 +29,7 @@ class Backend:
     def __init__(self, clock: Clock | None = None, clients: list[Client] | None = None,
                  token_lifetime_seconds: int = 18000, retry_policy: RetryPolicy | None = None,
                  delivery_timeout_seconds: float | None = None, export_dir: str | None = None,
-                 settings: Settings | None = None):
+                 settings: Settings | None = None, spec: dict | None = None):
         # Limits and retention; the explicit arguments above predate it and take precedence.
         self.settings = settings or Settings()
         self.clock = clock or Clock()
@@ -51,12 +52,17 @@ class Backend:
         from .resources import (compound_aggregations, export_destinations, export_schedules,
                                 integration_configs, notifications, webhooks)
 
-        self.compound_aggregations = CrudService(self, compound_aggregations.KIND)
-        self.export_destinations = CrudService(self, export_destinations.KIND)
-        self.export_schedules = CrudService(self, export_schedules.KIND)
-        self.notifications = CrudService(self, notifications.KIND)
-        self.webhooks = webhooks.WebhookService(self, webhooks.KIND)
-        self.integration_configs = integration_configs.IntegrationConfigService(self, integration_configs.KIND)
+        def keyed(kind: ResourceKind, key: str) -> ResourceKind:
+            return replace(kind, key=key)
+
+        self.compound_aggregations = CrudService(self, keyed(compound_aggregations.KIND, "compoundaggregations"))
+        self.export_destinations = CrudService(self, keyed(export_destinations.KIND, "dataexports/destinations"))
+        self.export_schedules = CrudService(self, keyed(export_schedules.KIND, "dataexports/schedules"))
+        self.notifications = CrudService(self, keyed(notifications.KIND, "notifications/configurations"))
+        self.webhooks = webhooks.WebhookService(self, keyed(webhooks.KIND, "integrationdestinations/webhooks"))
+        self.integration_configs = integration_configs.IntegrationConfigService(
+            self, keyed(integration_configs.KIND, "integrationconfigs"))
+        self._build_resources(spec)
 
         from .deliveries import DeliveryWorker
         from .events import EventLog
@@ -68,8 +74,65 @@ class Backend:
         self.deliveries = DeliveryWorker(self, retry_policy, delivery_timeout_seconds)
         self.exports = ExportService(self, export_dir)
         self.add_change_listener(self.events.on_entity_changed)
+        self.add_change_listener(self._record_part_events)
         self.add_change_listener(self.exports.on_entity_changed)
         self.events.add_listener(self.notifications_engine.on_event)
+
+        from .actions.billing import BillingActions
+        from .actions.platform import platform
+
+        self.billing = BillingActions(self)
+        self.platform = platform(self)
+
+    def _build_resources(self, spec: dict | None) -> None:
+        """One service per resource key: the hand-made ones above, and one CrudService for
+        every other resource the spec's ``x-mock`` operations name."""
+        from . import shapes
+        from .resources import catalog
+
+        self.spec = spec if spec is not None else shapes.load_spec()
+        self.shapes = shapes.derive_shapes(self.spec)
+        self.resources: dict[str, CrudService] = {
+            service.kind.key: service
+            for service in (self.compound_aggregations, self.export_destinations, self.export_schedules,
+                            self.notifications, self.webhooks, self.integration_configs)}
+        keys = set(self.shapes) | set(self.resources)
+        for key, shape in self.shapes.items():
+            if key not in self.resources:
+                self.resources[key] = CrudService(self, catalog.kind_for(shape, catalog.RESOURCES.get(key), keys))
+        # resource key -> (referring service, field), to refuse deleting what is referenced.
+        self._referrers: dict[str, list[tuple[CrudService, str]]] = {}
+        for service in self.resources.values():
+            for name, target in service.kind.references.items():
+                self._referrers.setdefault(target, []).append((service, name))
+
+    def _record_part_events(self, caller: Caller, kind: ResourceKind, action: str,
+                            old: dict | None, new: dict | None) -> None:
+        """The Events of the items of an entity that the catalogue lists as entities of their
+        own (a Pricing's bands), matched by id between the old and the new entity."""
+        for name, entity_type in kind.part_events.items():
+            before, after = ({item["id"]: item for item in (side or {}).get(name, ())
+                              if isinstance(item, dict) and "id" in item} for side in (old, new))
+            changes = [("created", None, item) for key, item in after.items() if key not in before]
+            changes += [("updated", before[key], item) for key, item in after.items()
+                        if key in before and before[key] != item]
+            changes += [("deleted", item, None) for key, item in before.items() if key not in after]
+            for change, was, now in changes:
+                self.events.record(caller.org_id, catalogue.entity_event_name(entity_type, change),
+                                   new=now, old=was, resource_id=(now or was)["id"])
+
+    def check_unreferenced(self, caller: Caller, kind: ResourceKind, entity: dict) -> None:
+        """409 when a stored entity references ``entity``: the rule m3ter documents for an
+        Account its AccountPlans name, a Contract its billing entities name and an Export
+        Destination a schedule names, applied to every declared reference. Scans the
+        referring resources only."""
+        for service, name in self._referrers.get(kind.key, ()) if kind.key else ():
+            for other in service.entities(caller.org_id):
+                value = other.get(name)
+                if value == entity["id"] or (isinstance(value, list) and entity["id"] in value):
+                    raise MockError.conflict(
+                        f"{kind.label} {entity['id']!r} is referenced by {service.kind.label} {other['id']!r} "
+                        f"({name}); delete that or change its {name} first")
 
     def reset(self, keep_clock: bool = False) -> None:
         """Empty every organization and drop pending deliveries; unless ``keep_clock``, put
@@ -136,7 +199,16 @@ class Backend:
                 return
 
     def workers(self):
-        return [self.deliveries.queue, self.exports.queue]
+        return [self.deliveries.queue, self.exports.queue, self.billing.queue]
+
+    def download(self, token: str) -> tuple[str, bytes, str]:
+        """The file behind a ``/_mock/downloads/{token}`` URL, whichever service handed it out:
+        (file name, content, media type); a 404 when no service knows the token."""
+        for provider in (self.platform.lookup_data, self.billing):
+            found = provider.download(token)
+            if found is not None:
+                return found
+        return self.exports.download(token)
 
     def inject_event(self, org_id: str, event_name: str, *, new: dict | None = None, old: dict | None = None,
                      resource_id: str | None = None, account_id: str | None = None) -> dict:

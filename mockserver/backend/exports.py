@@ -51,8 +51,17 @@ GLOBAL = ""
 DOWNLOAD_LIFETIME = timedelta(minutes=15)
 DOWNLOADABLE_FOR = timedelta(hours=24)
 
-# Which stored collection holds each operational data type the mock keeps.
-STORED_TYPES = {"COMPOUND_AGGREGATIONS": "compoundaggregations"}
+# Where each operational data type is stored: the resource key of its service (every
+# parent's entities for a nested one). Pricing bands live inside their pricing.
+STORED_TYPES = {
+    "ACCOUNTS": "accounts", "ACCOUNT_PLANS": "accountplans", "AGGREGATIONS": "aggregations",
+    "BALANCES": "balances", "BALANCE_TRANSACTIONS": "balances/{balanceId}/transactions", "BILLS": "bills",
+    "BILL_LINE_ITEMS": "bills/{billId}/lineitems", "CHARGES": "charges", "COMMITMENTS": "commitments",
+    "COMPOUND_AGGREGATIONS": "compoundaggregations", "CONTRACTS": "contracts", "METERS": "meters",
+    "PLANS": "plans", "PLAN_GROUPS": "plangroups", "PLAN_GROUP_LINKS": "plangrouplinks",
+    "PLAN_TEMPLATES": "plantemplates", "PRICING": "pricings", "PRICING_BANDS": "pricings",
+    "PRODUCTS": "products", "TRANSACTION_TYPES": "picklists/transactiontypes",
+}
 
 
 class ExportWriteError(Exception):
@@ -306,12 +315,21 @@ class ExportService:
             return [(rendering.USAGE_TYPE, rendering.usage_columns(job["_selection"]), [])]
         result = []
         for data_type in job["_selection"]["operationalDataTypes"]:
-            collection = STORED_TYPES.get(data_type)
-            rows = [public_view(e) for e in self.backend.store.peek(org_id, collection).values()] if collection else []
+            rows = self._stored_rows(org_id, data_type)
             columns = rendering.operational_columns(data_type)
             columns += sorted({k for row in rows for k in row} - set(columns))
             result.append((rendering.OPERATIONAL_ENTITIES[data_type], columns, rows))
         return result
+
+    def _stored_rows(self, org_id: str, data_type: str) -> list[dict]:
+        service = self.backend.resources.get(STORED_TYPES.get(data_type, ""))
+        if service is None:
+            return []  # a type the spec the mock serves has no operations for
+        entities = [public_view(e) for e in service.entities(org_id)]
+        if data_type == "PRICING_BANDS":
+            return [{**band, "pricingId": pricing["id"]} for pricing in entities
+                    for band in pricing.get("pricingBands") or ()]
+        return entities
 
     def _write(self, bucket: str, key: str, content: bytes) -> None:
         """Write ``DIR/<bucket>/<key>`` (gzipped), never anywhere outside DIR. Destinations

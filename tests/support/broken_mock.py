@@ -95,3 +95,19 @@ def day_offsets_cut_short():
 
     service.kind = dataclasses.replace(service.kind, prepare=strict)
     return app
+
+
+def refuses_meters_with_a_made_up_reference():
+    """Every meter create is refused as if its product did not exist, in the generic
+    engine's own wording for a dangling reference, naming a product the request never sent
+    (or sending none: a global meter names no product)."""
+    from mockserver.domain.errors import MockError
+
+    app = create_app(mock_settings())
+    meters = app.backend.resources["meters"]
+
+    def refuse(caller, body, scope=None):
+        raise MockError.bad_request("productId: no Product with id 'made-up-product'")
+
+    meters.create = refuse
+    return app

@@ -31,3 +31,8 @@ def serve_in_thread(app, host: str = "127.0.0.1"):
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+        # The mock learns the addresses it is served on and never delivers to them; once this
+        # server is gone its port may go to a test's webhook receiver, which must be reachable.
+        backend = getattr(app, "backend", None)
+        if backend is not None:
+            backend.own_addresses.discard((host, port))
