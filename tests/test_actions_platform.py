@@ -500,7 +500,7 @@ def test_a_failing_delivery_shows_in_its_run(api):
 def test_a_run_list_dates_must_be_dates(api):
     error = api.call("ListIntegrationRuns", 400, entityType="Notification", entityId="x",
                      query={"startDate": "yesterday"})
-    assert error["message"] == "startDate: 'yesterday' is not an ISO-8601 date-time"
+    assert error["message"] == "startDate: 'yesterday' is not a 'date-time'"
 
 
 # -- the integration catalogue -----------------------------------------------------------------------

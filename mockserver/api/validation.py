@@ -476,8 +476,10 @@ class JSONBodyValidator(JSONRequestBodyValidator):
         return parse_json(b"".join(chunks), self._encoding, limits.max_json_depth)
 
     def _validate(self, body: t.Any) -> t.Optional[dict]:
-        if not self._nullable and body is None:
+        if body is None and self._required and not self._nullable:
             raise BadRequestProblem(detail="body: a JSON body is required")
+        if body is None and not self._required:
+            return None  # an optional body left out
         error = next(self._validator.iter_errors(body), None)
         if error is not None:
             raise BadRequestProblem(detail=describe(error))

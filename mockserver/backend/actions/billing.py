@@ -289,7 +289,7 @@ class BillingActions:
             def wanted(item: dict | None) -> bool:
                 return item is not None and all(item.get(k) == v for k, v in active.items())
 
-            if "billId" in active:
+            if active.get("billId"):  # an empty billId names no bill: it matches nothing below
                 name = self.line_items.kind.collection_name({"billId": active["billId"]})
                 nested = self.backend.store.peek(org, name)
                 items, token = self.backend.paginate(ListScope(org, "lineitems", active), nested, wanted,
