@@ -287,3 +287,22 @@ def test_no_secret_in_the_served_log_as_users_run_it(tmp_path):
     assert stdout == printed
     assert "m3ter_mock.access POST /oauth/token 401" in stderr
     assert_clean(stderr, every_form(tokens, {"admin token": admin}))
+
+
+# -- the access line ------------------------------------------------------------------------
+
+def test_an_upload_url_token_is_left_out_of_the_access_line(client, caplog):
+    token = "upload-token-that-is-a-credential"
+    with caplog.at_level(logging.INFO, logger="m3ter_mock.access"):
+        client.put(f"/_mock/uploads/{token}", content=b"a,b\n", headers={"Content-Type": "text/csv"})
+    lines = [r.getMessage() for r in caplog.records if r.name == "m3ter_mock.access"]
+    assert lines and lines[-1].startswith("PUT /_mock/uploads/… ")
+    assert not any(token in line for line in lines)
+
+
+def test_an_access_line_keeps_four_fields_when_the_organization_id_has_spaces(client, auth, caplog):
+    with caplog.at_level(logging.INFO, logger="m3ter_mock.access"):
+        assert client.get("/organizations/My Org ID/products", headers=auth).status_code == 200
+    line = [r.getMessage() for r in caplog.records if r.name == "m3ter_mock.access"][-1]
+    method, path, status, took = line.split()
+    assert (method, path, status) == ("GET", "/organizations/My%20Org%20ID/products", "200")

@@ -31,7 +31,7 @@ import re
 import threading
 import time
 from typing import NamedTuple
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, quote, unquote
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -254,11 +254,14 @@ class MockMiddleware:
         return None
 
     def _loggable(self, path: str) -> str:
-        """The path as logged: a download URL's token is a credential (it needs no other),
-        so it is left out."""
-        if self.admin_prefix is not None and path.startswith(self.admin_prefix + "/downloads/"):
-            path = self.admin_prefix + "/downloads/…"
-        return _printable(path)
+        """The path as logged: the token of a download or upload URL is a credential (it needs
+        no other), so it is left out; the rest is percent-encoded as on the wire, so a line
+        is always `METHOD PATH STATUS TIME` (an organization id may hold spaces)."""
+        if self.admin_prefix is not None:
+            for secret_part in ("/downloads/", "/uploads/"):
+                if path.startswith(self.admin_prefix + secret_part):
+                    return self.admin_prefix + secret_part + "…"
+        return _printable(quote(path, safe="/:@!$&'()*+,;=-._~%"))
 
     # -- the admin token ------------------------------------------------------------------
     def _is_admin(self, path: str) -> bool:
