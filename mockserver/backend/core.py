@@ -65,10 +65,12 @@ class Backend:
         self._build_resources(spec)
 
         from .deliveries import DeliveryWorker
+        from .downloads import DownloadGrants
         from .events import EventLog
         from .exports import ExportService
         from .notifying import NotificationEngine
 
+        self.downloads = DownloadGrants(self)
         self.events = EventLog(self)
         self.notifications_engine = NotificationEngine(self)
         self.deliveries = DeliveryWorker(self, retry_policy, delivery_timeout_seconds)
@@ -202,13 +204,15 @@ class Backend:
         return [self.deliveries.queue, self.exports.queue, self.billing.queue]
 
     def download(self, token: str) -> tuple[str, bytes, str]:
-        """The file behind a ``/_mock/downloads/{token}`` URL, whichever service handed it out:
-        (file name, content, media type); a 404 when no service knows the token."""
-        for provider in (self.platform.lookup_data, self.billing):
-            found = provider.download(token)
-            if found is not None:
-                return found
-        return self.exports.download(token)
+        """The file behind a ``/_mock/downloads/{token}`` URL: (file name, content, media type)
+        from the service that issued the grant; a 403 when the token is unknown or expired."""
+        from . import exports
+        from .actions import billing, platform
+
+        grant = self.downloads.open(token)
+        serve = {exports.DOWNLOAD_OWNER: self.exports.download, billing.DOWNLOAD_OWNER: self.billing.download,
+                 platform.DOWNLOAD_OWNER: self.platform.lookup_data.download}[grant.owner]
+        return serve(grant)
 
     def inject_event(self, org_id: str, event_name: str, *, new: dict | None = None, old: dict | None = None,
                      resource_id: str | None = None, account_id: str | None = None) -> dict:

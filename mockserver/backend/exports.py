@@ -24,7 +24,6 @@ from __future__ import annotations
 import gzip
 import logging
 import os
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,8 +44,7 @@ log = logging.getLogger("m3ter_mock")
 JOBS = "dataexportjobs"
 FILES = "dataexportfiles"  # per organization: {"id": job id, "files": [(name, bytes)]}, oldest first
 FAULTS = "dataexportfaults"
-DOWNLOADS = "downloads"  # in the store's global space: a URL token is not tied to a path's org
-GLOBAL = ""
+DOWNLOAD_OWNER = "exports"  # the owner of this service's grants in ``backend.downloads``
 
 DOWNLOAD_LIFETIME = timedelta(minutes=15)
 DOWNLOADABLE_FOR = timedelta(hours=24)
@@ -163,55 +161,35 @@ class ExportService:
     def download_url(self, caller: Caller, job_id: str, base_url: str) -> dict:
         with self.backend.store.lock:
             job = self._find(caller, job_id)
-            now = self.backend.clock.now()
-            if now - job["_created"] > DOWNLOADABLE_FOR:
+            if self.backend.clock.now() - job["_created"] > DOWNLOADABLE_FOR:
                 raise MockError.bad_request(
                     f"jobId: job {job_id!r} ran more than 24 hours ago; download URLs are only given for recent jobs")
             if job["status"] != "SUCCEEDED":
                 raise MockError.bad_request(f"jobId: job {job_id!r} is {job['status']}; it has no file to download")
             if self.backend.store.peek(caller.org_id, FILES).get(job_id) is None:
                 raise MockError.bad_request(f"jobId: {self._files_dropped(job_id)}")
-            token = secrets.token_urlsafe(32)
-            expires = now + DOWNLOAD_LIFETIME
-            grants = self.backend.store.collection(GLOBAL, DOWNLOADS)
-            grants.put({"id": token, "orgId": caller.org_id, "jobId": job_id, "_expires": expires})
-            self._purge_grants(grants, now)
-        return {"url": f"{base_url.rstrip('/')}/_mock/downloads/{token}", "expirationTime": isoformat(expires)}
-
-    def _purge_grants(self, grants, now: datetime) -> None:
-        """Expired grants from the oldest on, then the oldest beyond the cap: O(1) amortized
-        per grant. (All last 15 minutes, so they expire roughly in the order they were made;
-        one that outlives an older one after the clock was moved back goes with the cap.)"""
-        while len(grants):
-            oldest = next(grants.values())
-            if now < oldest["_expires"]:
-                break
-            grants.remove(oldest["id"])
-        grants.trim(self.backend.settings.retain_download_grants)
+            url, expires = self.backend.downloads.issue(caller.org_id, DOWNLOAD_OWNER, job_id, DOWNLOAD_LIFETIME,
+                                                        base_url)
+        return {"url": url, "expirationTime": isoformat(expires)}
 
     def download_urls_kept(self) -> int:
         """How many download URLs the mock holds (for every organization): a memory bound,
         so it is observable; expired ones are forgotten when the next one is issued."""
-        with self.backend.store.lock:
-            return len(self.backend.store.peek(GLOBAL, DOWNLOADS))
+        return self.backend.downloads.kept()
 
     def _files_dropped(self, job_id: str) -> str:
         return (f"the files of export job {job_id!r} are no longer kept: the mock keeps the files of the newest "
                 f"{self.backend.settings.retain_export_files} export jobs of an organization")
 
-    def download(self, token: str) -> tuple[str, bytes, str]:
+    def download(self, grant) -> tuple[str, bytes, str]:
+        """The files of the job of a live download grant (``backend.downloads``), bundled."""
         with self.backend.store.lock:
-            grant = self.backend.store.peek(GLOBAL, DOWNLOADS).get(token)
-            if grant is None:
-                raise MockError(403, "this download URL is not valid or has expired; ask for a new one")
-            if self.backend.clock.now() >= grant["_expires"]:
-                raise MockError(403, "this download URL has expired (they last 15 minutes); ask for a new one")
-            job = self.backend.store.peek(grant["orgId"], JOBS).get(grant["jobId"])
+            job = self.backend.store.peek(grant.org_id, JOBS).get(grant.ref)
             if job is None:
                 raise MockError(403, "the export job of this download URL no longer exists")
-            kept = self.backend.store.peek(grant["orgId"], FILES).get(grant["jobId"])
+            kept = self.backend.store.peek(grant.org_id, FILES).get(grant.ref)
             if kept is None:
-                raise MockError(403, self._files_dropped(grant["jobId"]))
+                raise MockError(403, self._files_dropped(grant.ref))
             files = list(kept["files"])
         return rendering.bundle(files)
 

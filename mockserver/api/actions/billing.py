@@ -122,18 +122,6 @@ def query_bill_data(orgId, user, body):
     return _billing().query_bill_data(caller(orgId, user), body)
 
 
-# -- downloads -----------------------------------------------------------------------------
-
-def download(token):
-    """``GET /_mock/downloads/{token}``: a statement or bills CSV file of this module, else an
-    export's file. Not bound here: DownloadExport is the one route of every download URL the
-    mock hands out, so its handler must ask each module that hands them out in turn."""
-    found = _billing().download(token)
-    name, content, media_type = found if found is not None else backend().exports.download(token)
-    return flask.Response(content, status=200, mimetype=media_type,
-                          headers={"Content-Disposition": f'attachment; filename="{name}"'})
-
-
 HANDLERS = {
     "GetAllBillsForAccount": get_all_bills_for_account,
     "GetLatestBill": get_latest_bill,

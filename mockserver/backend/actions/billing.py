@@ -18,7 +18,7 @@ State lives in the one store:
   the lists that cross bills; a deleted bill's entries are dropped with it;
 * ``bills/<billId>/statements``: the bill's JSON and CSV statements (deleted with the bill);
 * ``billcsvfiles``: the bills CSV files handed out, the newest ``retain_export_files`` kept;
-* download grants in the store's global space (``statementdownloads``), as for exports.
+* download grants in ``backend.downloads`` (``mockserver.backend.downloads``), as for exports.
 
 Statement jobs are stateful: created PENDING, they run on this module's worker one second
 later on the mock's clock (time to cancel one, and to see it pending), then are COMPLETE
@@ -27,7 +27,6 @@ with the bill's statements made, or FAILED when the bill is gone by then.
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -43,8 +42,7 @@ from ..worker import DueWorker
 
 LINE_ITEM_INDEX = "billlineitems"
 CSV_FILES = "billcsvfiles"
-DOWNLOADS = "statementdownloads"
-GLOBAL = ""  # the store's global space: a URL token is not tied to a path's organization
+DOWNLOAD_OWNER = "billing"  # the owner of this module's grants in ``backend.downloads``
 DOWNLOAD_LIFETIME = timedelta(minutes=15)
 STATEMENT_JOB_TIME = timedelta(seconds=1)
 
@@ -345,30 +343,14 @@ class BillingActions:
 
     # -- download URLs -------------------------------------------------------------------
     def _grant(self, org_id: str, collection: str, item_id: str, base_url: str) -> str:
-        token = secrets.token_urlsafe(32)
-        now = self.backend.clock.now()
-        grants = self.backend.store.collection(GLOBAL, DOWNLOADS)
-        grants.put({"id": token, "orgId": org_id, "collection": collection, "itemId": item_id,
-                    "_expires": now + DOWNLOAD_LIFETIME})
-        while len(grants):
-            oldest = next(grants.values())
-            if now < oldest["_expires"]:
-                break
-            grants.remove(oldest["id"])
-        grants.trim(self.backend.settings.retain_download_grants)
-        return f"{base_url.rstrip('/')}/_mock/downloads/{token}"
+        ref = {"collection": collection, "itemId": item_id}
+        return self.backend.downloads.issue(org_id, DOWNLOAD_OWNER, ref, DOWNLOAD_LIFETIME, base_url).url
 
-    def download(self, token: str) -> tuple[str, bytes, str] | None:
-        """(file name, bytes, media type) of a download URL this module handed out; None when
-        ``token`` is not one of them (the export and lookup data downloads share the route);
-        a 403 once it expired or its file is gone."""
+    def download(self, grant) -> tuple[str, bytes, str]:
+        """(file name, bytes, media type) of a live grant this module issued; a 403 once its
+        file is gone."""
         with self.backend.store.lock:
-            grant = self.backend.store.peek(GLOBAL, DOWNLOADS).get(token)
-            if grant is None:
-                return None
-            if self.backend.clock.now() >= grant["_expires"]:
-                raise MockError(403, "this download URL has expired (they last 15 minutes); ask for a new one")
-            file = self.backend.store.peek(grant["orgId"], grant["collection"]).get(grant["itemId"])
+            file = self.backend.store.peek(grant.org_id, grant.ref["collection"]).get(grant.ref["itemId"])
             if file is None:
                 raise MockError(403, "the file of this download URL is no longer kept (its bill was deleted, or "
                                      "newer files replaced it)")

@@ -8,8 +8,9 @@ Everything is kept in the one store, under its lock, next to the entities it bel
   lookup key) with their version and audit fields in ``.../datainfo``, and its jobs in
   ``.../data/jobs`` (the collection the generic engine lists, retrieves and deletes), so
   deleting the revision or its table drops them too;
-* download and upload URLs in the store's global space (a URL's token is not tied to a
-  path's organization), dropped once expired or beyond ``retain_download_grants``.
+* download URLs in ``backend.downloads`` (``mockserver.backend.downloads``), and upload URLs
+  in the store's global space (a URL's token is not tied to a path's organization), both
+  dropped once expired or beyond ``retain_download_grants``.
 
 The rules for items, lookup keys, status moves and files are in
 ``mockserver.domain.lookup_data``; money and schedule times in ``mockserver.domain.balances``.
@@ -30,6 +31,7 @@ from mockserver.domain.errors import MockError
 from mockserver.domain.pagination import ListScope
 
 from ..crud import Caller, CrudService
+from ..downloads import purge_expired
 from ..resources.integration_configs import run_view
 from ..shapes import fill
 
@@ -42,10 +44,9 @@ CHARGE_SCHEDULES = "balances/{balanceId}/balancechargeschedules"
 BALANCES = "balances"
 EXTERNAL_MAPPINGS = "externalmappings"
 
-GLOBAL = ""  # the store's global space, as the export downloads use it
-DOWNLOADS = "lookupdatadownloads"
+GLOBAL = ""  # the store's global space: an upload URL's token is not tied to a path's organization
+DOWNLOAD_OWNER = "lookupdata"  # the owner of this service's grants in ``backend.downloads``
 UPLOADS = "lookupdatauploads"
-DOWNLOAD_PATH = "/_mock/downloads/"
 UPLOAD_PATH = "/_mock/uploads/"
 DOWNLOAD_LIFETIME = timedelta(hours=1)  # m3ter: an archived data URL is valid for one hour
 UPLOAD_LIFETIME = timedelta(minutes=1)  # m3ter: an upload URL is valid for one minute
@@ -301,25 +302,10 @@ class LookupData:
     def _grant_download(self, caller: Caller, table_id: str, revision_id: str, schema, content_type: str,
                         base_url: str) -> tuple[str, datetime]:
         items = [entry["item"] for entry in self._items(caller.org_id, table_id, revision_id).values()]
-        token = secrets.token_urlsafe(32)
-        expires = _now(self.backend) + DOWNLOAD_LIFETIME
-        grants = self.backend.store.collection(GLOBAL, DOWNLOADS)
-        grants.put({"id": token, "orgId": caller.org_id, "lookupTableId": table_id, "revisionId": revision_id,
-                    "_expires": expires, "_name": data_rules.file_name(revision_id, content_type),
-                    "_media": content_type, "_content": data_rules.render(schema, items, content_type)})
-        self._purge(grants)
-        return f"{base_url.rstrip('/')}{DOWNLOAD_PATH}{token}", expires
-
-    def _purge(self, grants) -> None:
-        """Expired grants from the oldest on, then the oldest beyond the cap (as export
-        downloads do)."""
-        now = _now(self.backend)
-        while len(grants):
-            oldest = next(grants.values())
-            if now < oldest["_expires"]:
-                break
-            grants.remove(oldest["id"])
-        grants.trim(self.backend.settings.retain_download_grants)
+        ref = {"lookupTableId": table_id, "revisionId": revision_id,
+               "name": data_rules.file_name(revision_id, content_type), "media": content_type,
+               "content": data_rules.render(schema, items, content_type)}
+        return self.backend.downloads.issue(caller.org_id, DOWNLOAD_OWNER, ref, DOWNLOAD_LIFETIME, base_url)
 
     def trigger_download(self, caller: Caller, table_id: str, revision_id: str, body: dict, base_url: str) -> dict:
         """A DOWNLOAD job that has run: its URL serves the data as it is now."""
@@ -358,7 +344,7 @@ class LookupData:
                         "revisionId": revision_id, "jobId": job["id"], "contentType": body["contentType"],
                         "contentLength": body["contentLength"],
                         "_expires": _now(self.backend) + UPLOAD_LIFETIME})
-            self._purge(grants)
+            purge_expired(grants, _now(self.backend), self.backend.settings.retain_download_grants)
             return {"jobId": job["id"], "url": f"{base_url.rstrip('/')}{UPLOAD_PATH}{token}",
                     "headers": {"Content-Type": body["contentType"]}}
 
@@ -403,21 +389,16 @@ class LookupData:
                 job["status"] = "SUCCEEDED"
             return dict(job)
 
-    def download(self, token: str) -> tuple[str, bytes, str] | None:
-        """(file name, bytes, media type) of a data download URL; None when ``token`` is not
-        one (the export downloads share the route); a 403 when it expired or its revision
-        is gone."""
+    def download(self, grant) -> tuple[str, bytes, str]:
+        """(file name, bytes, media type) of a live data download grant this service issued;
+        a 403 when its revision is gone."""
         with self.backend.store.lock:
-            grant = self.backend.store.peek(GLOBAL, DOWNLOADS).get(token)
-            if grant is None:
-                return None
-            if _now(self.backend) >= grant["_expires"]:
-                raise MockError(403, "this download URL has expired (they last one hour); ask for a new one")
-            caller = Caller(grant["orgId"], "")
-            if not self.revisions.exists(caller, grant["revisionId"], {"lookupTableId": grant["lookupTableId"]}):
+            ref = grant.ref
+            if not self.revisions.exists(Caller(grant.org_id, ""), ref["revisionId"],
+                                         {"lookupTableId": ref["lookupTableId"]}):
                 raise MockError(403, "the Lookup Table Revision of this download URL no longer exists")
-            media = "application/x-ndjson" if grant["_media"] == data_rules.JSONL else grant["_media"]
-            return grant["_name"], grant["_content"], media
+            media = "application/x-ndjson" if ref["media"] == data_rules.JSONL else ref["media"]
+            return ref["name"], ref["content"], media
 
 
 def _additional(values: list[str] | None) -> bool:
