@@ -397,7 +397,7 @@ def test_the_data_explorer_selects_line_items_by_type_period_and_dimension(api):
     assert len(api.ok("PostQueryBillData", "post", "/dataexplorer/bills", {**query, "limit": 1})["values"]) == 1
     unknown = {**query, "dimensions": [{"name": "colour", "filter": ["x"]}]}
     message = api.fails(400, "post", "/dataexplorer/bills", unknown)
-    assert message.startswith("dimensions[0].name: 'colour' is not one of ")
+    assert message.startswith("dimensions.0.name: 'colour' is not one of ['account', ")
 
 
 # -- bill jobs -------------------------------------------------------------------------------
