@@ -27,7 +27,8 @@ def pytest_addoption(parser):
     group.addoption("--contract-target", choices=TARGET_CHOICES, default=None,
                     help=f"what to test (default: ${ENV_TARGET} or 'mock' = in-process and over HTTP)")
     group.addoption("--contract-examples", type=int, default=None,
-                    help=f"fuzzing examples per operation (default: ${ENV_EXAMPLES} or 50)")
+                    help=f"fuzzing examples per hand-written operation, a fifth of it for the others "
+                         f"(default: ${ENV_EXAMPLES} or 50)")
     group.addoption("--contract-stateful-examples", type=int, default=None,
                     help=f"stateful scenarios per target (default: ${ENV_STATEFUL_EXAMPLES} or 200)")
     group.addoption("--contract-seed", type=int, default=None,
@@ -152,7 +153,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         figures["targets"].update(delegate.figures().get("targets", {}))
     for name, target in figures["targets"].items():
         phases = target["phases"]
-        where = " (second process)" if name in delegates else ""
+        where = " (a process of its own)" if name in delegates else ""
         write(f"{name:>9}: {sum(phases.values())} cases in {target['seconds']}s{where} — "
               + ", ".join(f"{phase} {count}" for phase, count in phases.items())
               + f"; token fetches {target['token_fetches']}"

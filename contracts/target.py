@@ -11,12 +11,13 @@
   loopback only read operations run, unless ``M3TER_CONTRACT_ALLOW_WRITES=1``
   (``M3TER_CONTRACT_ALLOW_WRITES=0`` makes a loopback run read-only too).
 
-Sizes: ``M3TER_CONTRACT_EXAMPLES`` (fuzzing examples per operation, default 50),
+Sizes: ``M3TER_CONTRACT_EXAMPLES`` (fuzzing examples per hand-written operation, default 50;
+the other operations get a fifth of it: ``policy.SIZES``),
 ``M3TER_CONTRACT_STATEFUL_EXAMPLES`` (stateful scenarios per target, shared among the groups
 of linked families, default 200) and
 ``M3TER_CONTRACT_SEED`` (default: a fresh random seed, printed so a run can be replayed).
-With both mock targets, the ``http`` one runs in a second pytest process at the same time
-(``M3TER_CONTRACT_PARALLEL=0`` keeps it in this one); see ``contracts/delegate.py``.
+With both mock targets, each runs in a pytest process of its own at the same time as the rest
+of the run (``M3TER_CONTRACT_PARALLEL=0`` keeps them in this one); see ``contracts/delegate.py``.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class RunOptions:
     stateful_examples: int
     seed: int
     seed_given: bool
-    delegated: tuple[str, ...] = ()  # targets a second pytest process runs concurrently
+    delegated: tuple[str, ...] = ()  # targets run by pytest processes of their own, concurrently
 
     @property
     def replay_hint(self) -> str:
@@ -124,7 +125,9 @@ def run_options(target: str | None = None, examples: int | None = None,
     if seed is None:
         seed = _env_int(ENV_SEED, random.SystemRandom().randrange(1, 2**31), 0)
     parallel = os.environ.get(ENV_PARALLEL, "1").strip().lower() not in ("0", "false", "no", "off")
-    delegated = ("http",) if parallel and targets == ("inprocess", "http") else ()
+    # Each mock target in a pytest process of its own, started when collection ends, while this
+    # one runs the rest of the run (the unit tests): the work then spreads over both cores.
+    delegated = targets if parallel and targets == ("inprocess", "http") else ()
     return RunOptions(targets=targets, examples=examples, stateful_examples=stateful,
                       seed=seed, seed_given=seed_given, delegated=delegated)
 

@@ -348,3 +348,15 @@ def test_webhook_url_must_be_http_with_host(app, client, auth):
             "name": "h", "description": "d", "url": url,
             "credentials": {"type": "M3TER_SIGNED_REQUEST", "apiKey": "k", "secret": "s"}})
         assert response.status_code == 400 and "url" in response.json()["message"], url
+
+
+@pytest.mark.parametrize("value", ["notadate", "2024-13-45", "2024-02-30T00:00:00Z"])
+def test_a_date_parameter_that_is_not_a_date_is_a_400_naming_it(client, auth, value):
+    response = client.get("/organizations/org-dates/charges", params={"billDate": value}, headers=auth)
+    assert response.status_code == 400
+    assert response.json()["message"] == f"billDate: {value!r} is not a 'date'"
+
+
+def test_a_date_parameter_that_is_a_date_is_served(client, auth):
+    response = client.get("/organizations/org-dates/charges", params={"billDate": "2024-02-29"}, headers=auth)
+    assert response.status_code == 200 and response.json() == {"data": []}

@@ -25,6 +25,9 @@ NOTIFICATION_UPDATE = "PUT /organizations/{orgId}/notifications/configurations/{
 EVALUATE = "POST /organizations/{orgId}/notifications/evaluate"
 SCHEDULE_CREATE = "POST /organizations/{orgId}/dataexports/schedules"
 EVENTS_LIST = "GET /organizations/{orgId}/events"
+METER_CREATE = "POST /organizations/{orgId}/meters"
+PLAN_CREATE = "POST /organizations/{orgId}/plans"
+AGGREGATION_CREATE = "POST /organizations/{orgId}/aggregations"
 
 RUNS = {
     # breakage factory: (tests kept, stateful scenarios)
@@ -38,6 +41,10 @@ RUNS = {
     "catalogue_forgets_a_field": ([f"test_inprocess[{NOTIFICATION_CREATE}]", f"test_inprocess[{NOTIFICATION_UPDATE}]",
                                    f"test_inprocess[{EVALUATE}]"], 1),
     "day_offsets_cut_short": ([f"test_inprocess[{SCHEDULE_CREATE}]", f"test_inprocess[{EVENTS_LIST}]"], 1),
+    # A false rejection worded as a reference rule derived from the catalog; the creates
+    # beside it, whose generated references dangle, are refused by the real rule and pass.
+    "refuses_meters_with_a_made_up_reference": ([f"test_inprocess[{METER_CREATE}]", f"test_inprocess[{PLAN_CREATE}]",
+                                                 f"test_inprocess[{AGGREGATION_CREATE}]"], 1),
 }
 
 
@@ -129,6 +136,20 @@ def test_a_valid_example_refused_with_a_rules_message_fails(runs):
     assert outcome(parity, EVENTS_LIST).outcome == "passed", output[-3000:]
 
 
+def test_a_valid_create_refused_with_a_made_up_reference_fails_and_real_dangling_references_pass(runs):
+    """Issue 10: the reference rules are derived from the mock's catalog. A meter create
+    refused with the engine's wording for a dangling product, naming a product the request
+    never sent, is a false rejection; plans and aggregations whose generated planTemplateId
+    and meterId name nothing are refused by the real rule, which the policy accepts."""
+    status, parity, output = runs["refuses_meters_with_a_made_up_reference"]
+    assert status == 1, output[-3000:]
+    meters = outcome(parity, METER_CREATE)
+    assert meters.outcome == "failed" and "Schema-valid request rejected" in meters.message, output[-3000:]
+    assert "productId: no Product with id 'made-up-product'" in output, output[-3000:]
+    assert outcome(parity, PLAN_CREATE).outcome == "passed", output[-3000:]
+    assert outcome(parity, AGGREGATION_CREATE).outcome == "passed", output[-3000:]
+
+
 def test_the_parity_report_shows_each_operations_outcome(runs):
     _, parity, _ = runs["wrong_types_and_a_crash"]
     table = render(parity).splitlines()
@@ -208,8 +229,9 @@ class Knows:
 
     def __init__(self, held=(), cursors=(), event_types=("configuration.commitment.updated",
                                                          "configuration.commitment.created"),
-                 valid_calculations=(), downloadable=()):
+                 valid_calculations=(), downloadable=(), versions=None):
         self.held, self.cursors, self.downloadable = set(held), set(cursors), set(downloadable)
+        self.versions = dict(versions or {})
         self.types = None if event_types is None else frozenset(event_types)
         self.valid_calculations = set(valid_calculations)
 
@@ -227,6 +249,9 @@ class Knows:
 
     def seen_downloadable(self, job_id):
         return job_id in self.downloadable
+
+    def singleton_version(self, operation_id):
+        return self.versions.get(operation_id)
 
 
 # The mock's messages, word for word (mockserver/backend, mockserver/domain).
@@ -338,6 +363,9 @@ class KnowsEverythingIsBroken:
     def seen_downloadable(self, job_id):
         return False
 
+    def singleton_version(self, operation_id):
+        return 1
+
 
 # One message of each rule about the request alone, as the mock words it.
 RULE_MESSAGES = {
@@ -363,8 +391,8 @@ def test_a_false_rejection_of_the_specs_own_example_is_never_exempt(operation, e
     for schema in EXAMPLE_OPERATIONS[operation]:
         example = schemas[schema]["example"]
         for rule in policy.rules_for(operation):
-            if rule.state:
-                continue
+            if rule.state or not any(name in example for name in rule.fields):
+                continue  # about what the target stores, or about parts the example does not give
             message = RULE_MESSAGES[rule.name] or (
                 f"eventName '{example['eventName']}' is not a known event type" if operation == "EvaluateCalculation"
                 else f"eventName: {example['eventName']!r} is not an event type (see GET /events/types)")
@@ -376,22 +404,138 @@ def test_a_false_rejection_of_the_specs_own_example_is_never_exempt(operation, e
 
 
 def test_every_rule_has_a_witness_and_a_reason():
-    assert len(policy.RULES) == 9
     for rule in policy.RULES:
         assert rule.reason and rule.messages and rule.fields and rule.witness in policy.WITNESSES
+        assert rule.operations, rule.name
 
 
 def test_every_exemption_gives_its_reason():
     for exemption in policy.exemptions() + policy.exemptions(read_only=True):
         assert exemption.reason and exemption.subject and exemption.scope
-    assert policy.not_implemented_operations() == []
+
+
+def test_only_an_operation_no_handler_serves_may_answer_501():
+    """The 501 exemption follows the mock's own binding, not the spec's words: an operation
+    that an action handler serves may not answer 501 even while its spec entry documents one."""
+    exempt = set(policy.not_implemented_operations())
+    assert {"SubmitMeasurements", "PostUsageDataQuery"} <= exempt  # issue 11's usage engine
+    assert not exempt & {"SearchAccounts", "ApproveBills", "GetMe", "ListProducts", "PostCompoundAggregation"}
+
+
+# -- rules derived from the mock's declarations (mockserver/backend/resources/catalog.py) --
+def names(operation):
+    return {rule.name for rule in policy.rules_for(operation)}
+
+
+def test_each_declared_reference_is_a_rule_of_the_resources_writes():
+    assert "unknown Product in meters.productId" in names("PostMeter")
+    assert "unknown Product in meters.productId" in names("PutMeter")
+    assert "unknown PlanTemplate in plans.planTemplateId" in names("PostPlan")
+    assert "unknown Product in commitments.productIds" in names("PostCommitment")
+    # an action that runs the resource's own create has its rules too
+    assert "unknown TransactionType in balances/{balanceId}/balancetransactionschedules.transactionTypeId" in names(
+        "PreviewBalanceTransactionSchedule")
+    # a resource without references has none, and a read has none
+    assert not {name for name in names("PostProduct") if name.startswith("unknown ")}
+    assert not {name for name in names("GetMeter") if name.startswith("unknown ")}
+
+
+def test_groups_singletons_cursors_and_paths_give_rules_too():
+    assert {"exactly one of planId, planTemplateId in pricings",
+            "exactly one of aggregationId, compoundAggregationId in pricings"} <= names("PostPricing")
+    assert "version of a stored BillConfig" in names("UpdateBillConfig")
+    assert "cursor not issued by this list" in names("ListProducts")  # every operation with a nextToken
+    assert "cursor not issued by this list" not in names("GetProduct")
+    assert "control character in the path" in names("GetProduct")
+    assert "control character in the path" not in names("ListProducts")
+
+
+@pytest.mark.parametrize(("operation", "message", "request_", "knows", "accepted"), [
+    # a real dangling reference: the id quoted is the one sent, and the run never created it
+    ("PostMeter", "productId: no Product with id 'p-1'", R(body={"productId": "p-1"}), Knows(), True),
+    ("PutMeter", "productId: no Product with id 'p-1'", R(body={"productId": "p-1"}), Knows(), True),
+    # ... but the run holds it (created through PostProduct, not deleted): a false rejection
+    ("PostMeter", "productId: no Product with id 'p-1'", R(body={"productId": "p-1"}),
+     Knows(held=[("PostProduct", "p-1")]), False),
+    # made-up: quotes an id the request did not send, or sends none
+    ("PostMeter", "productId: no Product with id 'made-up'", R(body={"productId": "p-1"}), Knows(), False),
+    ("PostMeter", "productId: no Product with id 'made-up'", R(body={"name": "m"}), Knows(), False),
+    # made-up: a field that is not a declared reference, or a resource without that reference
+    ("PostMeter", "name: no Product with id 'p-1'", R(body={"name": "p-1"}), Knows(), False),
+    ("PostProduct", "productId: no Product with id 'p-1'", R(body={"productId": "p-1"}), Knows(), False),
+    ("PostMeter", "productId: no Meter with id 'p-1'", R(body={"productId": "p-1"}), Knows(), False),
+    # an array of ids: each is checked
+    ("PostCommitment", "productIds: no Product with id 'p-2'", R(body={"productIds": ["p-1", "p-2"]}),
+     Knows(held=[("PostProduct", "p-1")]), True),
+    ("PostCommitment", "productIds: no Product with id 'p-1'", R(body={"productIds": ["p-1", "p-2"]}),
+     Knows(held=[("PostProduct", "p-1")]), False),
+    # bills cannot be created through the API: any id names a bill the run does not hold
+    ("CreateStatementJob", "billId: no Bill with id 'b-1'", R(body={"billId": "b-1"}), Knows(), True),
+    # exactly one of a group
+    ("PostPricing", "planId: exactly one of planId, planTemplateId is required (given: planId, planTemplateId)",
+     R(body={"planId": "p", "planTemplateId": "t", "aggregationId": "a"}), Knows(), True),
+    ("PostPricing", "planId: exactly one of planId, planTemplateId is required",
+     R(body={"aggregationId": "a"}), Knows(), True),
+    ("PostPricing", "planId: exactly one of planId, planTemplateId is required",
+     R(body={"planId": "p", "aggregationId": "a"}), Knows(), False),
+    # a singleton's version, once the target shows it stored
+    ("UpdateBillConfig", "version: required on update (the BillConfig is at version 2)", R(body={}),
+     Knows(versions={"UpdateBillConfig": 2}), True),
+    ("UpdateBillConfig", "version: required on update (the BillConfig is at version 2)", R(body={}), Knows(), False),
+    # cursors on a list of the generic engine
+    ("ListProducts", CURSOR, R(query={"nextToken": "forged"}), Knows(), True),
+    ("ListProducts", CURSOR, R(query={"nextToken": "issued"}), Knows(cursors=["issued"]), False),
+    # control characters in a path parameter (sent as is, or percent-encoded)
+    ("GetProduct", "path: control characters are not allowed", R(path={"id": "a\x01b"}), Knows(), True),
+    ("GetProduct", "path: control characters are not allowed", R(path={"id": "a%1Fb"}), Knows(), True),
+    ("GetProduct", "path: control characters are not allowed", R(path={"id": "a\x85b"}), Knows(), False),
+])
+def test_a_400_is_accepted_only_as_the_breach_of_a_derived_rule(operation, message, request_, knows, accepted):
+    verdict = policy.judge_rejection(operation, message, request_, knows)
+    assert verdict.accepted is accepted, verdict.why
+
+
+@pytest.mark.parametrize(("operation", "message", "request_", "accepted"), [
+    ("SearchAccounts", "sortBy: 'nope' is not a field of Account", R(query={"sortBy": "nope"}), True),
+    ("SearchAccounts", "sortBy: 'name' is not a field of Account", R(query={"sortBy": "name"}), False),
+    ("SearchAccounts", "sortBy: Account cannot be sorted on 'address' (not a single value)",
+     R(query={"sortBy": "address"}), True),
+    ("SearchBills", "searchQuery: 'x' is not a term <field><comparator><value> (comparators: >= <= > < : ~; terms "
+                    "are joined by '$')", R(query={"searchQuery": "x"}), True),
+    ("SearchBills", "searchQuery: 'nope' is not a searchable field of Bill (searchable: accountId, id)",
+     R(query={"searchQuery": "nope:1"}), True),
+    ("SearchBills", "searchQuery: 'accountId' is not a searchable field of Bill (searchable: accountId, id)",
+     R(query={"searchQuery": "accountId:1"}), False),
+    ("DownloadBillsCsvUrl", "endDate: must be later than startDate",
+     R(body={"startDate": "2024-01-02T00:00:00Z", "endDate": "2024-01-01T00:00:00Z"}), True),
+    ("DownloadBillsCsvUrl", "endDate: must be later than startDate",
+     R(body={"startDate": "2024-01-01T00:00:00Z", "endDate": "2024-01-02T00:00:00Z"}), False),
+    ("DownloadBillsCsvUrl", "endDate: a download covers at most 31 days",
+     R(body={"startDate": "2024-01-01T00:00:00Z", "endDate": "2024-02-02T00:00:00Z"}), True),
+    ("DownloadBillsCsvUrl", "endDate: a download covers at most 31 days",
+     R(body={"startDate": "2024-01-01T00:00:00Z", "endDate": "2024-02-01T00:00:00Z"}), False),
+    ("ListStatementJobs", "billId: use only one of active, status and billId (given: active, billId)",
+     R(query={"active": "true", "billId": "b"}), True),
+    ("ListStatementJobs", "billId: use only one of active, status and billId (given: active, billId)",
+     R(query={"billId": "b"}), False),
+    ("CreateOrgUserInvitation", "dtExpiry: must be a date-time after now (2030-01-01T00:00:00.000Z)",
+     R(body={"dtExpiry": "2000-01-01T00:00:00Z"}), True),
+    ("CreateOrgUserInvitation", "dtExpiry: must be a date-time after now (2030-01-01T00:00:00.000Z)",
+     R(body={"dtExpiry": "2999-01-01T00:00:00Z"}), False),
+    ("PreviewScheduledCharge", "amount: leave it out when units and unitPrice are given",
+     R(body={"amount": 1, "units": 2, "unitPrice": 3}), True),
+    ("PreviewScheduledCharge", "amount: required (or units and unitPrice)", R(body={"amount": 1}), False),
+])
+def test_the_action_modules_rules_need_their_witness(operation, message, request_, accepted):
+    verdict = policy.judge_rejection(operation, message, request_, Knows())
+    assert verdict.accepted is accepted, verdict.why
 
 
 def test_the_switch(monkeypatch):
     for name in ("M3TER_CONTRACT_TARGET", "M3TER_CONTRACT_EXAMPLES", "M3TER_CONTRACT_SEED", "M3TER_CONTRACT_PARALLEL"):
         monkeypatch.delenv(name, raising=False)
     options = run_options()
-    assert options.targets == ("inprocess", "http") and options.delegated == ("http",)
+    assert options.targets == ("inprocess", "http") and options.delegated == ("inprocess", "http")
     assert options.examples == 50 and options.stateful_examples == 200 and not options.seed_given
     monkeypatch.setenv("M3TER_CONTRACT_SEED", "7")
     monkeypatch.setenv("M3TER_CONTRACT_PARALLEL", "0")

@@ -47,6 +47,8 @@ except ImportError:  # a runtime dependency; without it long arrays are validate
 # is a 400 there; Python's integers would otherwise take any size.
 FORMAT_CHECKER = FormatChecker()
 FORMAT_CHECKER.checkers = dict(Draft4Validator.FORMAT_CHECKER.checkers)
+# Draft 4 knows no `date`; m3ter's spec uses it for dates without a time (`2024-09-30`).
+FORMAT_CHECKER.checkers["date"] = FormatChecker().checkers["date"]
 for _name, _bits in (("int32", 32), ("int64", 64)):
     FORMAT_CHECKER.checks(_name)(
         lambda value, _bits=_bits: not isinstance(value, int) or -(2 ** (_bits - 1)) <= value < 2 ** (_bits - 1))
