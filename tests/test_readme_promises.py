@@ -19,6 +19,7 @@ from mockserver.backend.crud import Caller
 from mockserver.backend.store import Collection
 from mockserver.settings import Settings
 from tests.conftest import basic, bearer_for
+from tests.support.bodies import BodyBuilder
 from tests.support.receiver import receiving
 from tests.support.processes import free_port, serving_line
 
@@ -315,7 +316,7 @@ TABLE_HEADING = "## What the README promises, and the test that proves it"
 README_AREAS = {"intro", "set-up", "client", "serve", "authentication", "organizations", "entities", "lists",
                 "rules between entities", "export schedules", "webhook destinations", "events catalogue", "errors",
                 "events", "notification rules", "deliveries", "signature", "worked example", "clock and admin",
-                "data exports", "running it safely", "known differences", "spec level"}
+                "data exports", "running it safely", "known differences", "spec level", "what it serves"}
 
 
 def promise_rows() -> list[tuple[str, str, list[tuple[str, str]]]]:
@@ -346,3 +347,25 @@ def test_every_test_the_table_names_exists():
                                  if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
                                  and node.name.startswith("test_")}
             assert name in defined[path], f"{path}::{name} (for: {claim}) does not exist"
+
+
+# -- "What it serves": the operations that answer 501 ---------------------------------------
+
+def test_the_readme_lists_exactly_the_operations_that_answer_501(client, auth):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("The 11 that answer 501", 1)[1].split("\n\n", 1)[0]
+    listed = set(re.findall(r"`(GET|POST|PUT|DELETE) (/[^`]+)`", section))
+    spec = client.get("/openapi.json").json()
+    documented = {(method.upper(), path.removeprefix("/organizations/{orgId}"))
+                  for path, item in spec["paths"].items() for method, op in item.items()
+                  if isinstance(op, dict) and (op.get("x-mock") or {}).get("action") == "unimplemented"}
+    assert listed == documented and len(listed) == 11
+    builder = BodyBuilder(spec)
+    for method, path in sorted(listed):
+        operation = spec["paths"]["/organizations/{orgId}" + path][method.lower()]
+        body_schema = ((operation.get("requestBody") or {}).get("content") or {}).get("application/json", {})
+        body = builder.body(body_schema["schema"]) if body_schema else None
+        concrete = "/organizations/org-501" + re.sub(r"\{[^}]+\}", "x1", path)
+        response = client.request(method, concrete, headers=auth, json=body)
+        assert response.status_code == 501, (method, path, response.text)
+        assert response.json()["message"].startswith(f"{method} /organizations/{{orgId}}{path} is not implemented")
