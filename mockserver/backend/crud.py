@@ -219,7 +219,7 @@ class CrudService:
     def update(self, caller: Caller, entity_id: str, body: dict, scope: Scope | None = None) -> dict:
         with self.backend.store.lock:
             existing = self.find(caller, entity_id, scope)
-            self._check_version(existing, body)
+            self.check_version(existing, body)
             fields = self._prepare(caller, body, existing, scope)
             collection = self.backend.store.collection(caller.org_id, self.kind.collection_name(scope))
             self._check_code_free(collection, fields, entity_id)
@@ -287,7 +287,7 @@ class CrudService:
             collection = self.backend.store.collection(caller.org_id, self.kind.collection_name(scope))
             existing = collection.get(entity_id)
             if existing is not None:
-                self._check_version(existing, body)
+                self.check_version(existing, body)
             fields = self._prepare(caller, body, existing, scope)
             now = isoformat(self.backend.clock.now())
             entity = {"id": entity_id, "version": existing["version"] + 1 if existing else 1, **fields,
@@ -329,7 +329,7 @@ class CrudService:
                 if not target.exists(caller, wanted):
                     raise MockError.bad_request(f"{name}: no {target.kind.label} with id {wanted!r}")
 
-    def _check_version(self, existing: dict, body: dict) -> None:
+    def check_version(self, existing: dict, body: dict) -> None:
         sent = body.get("version")
         if sent is None:
             raise MockError.bad_request(

@@ -367,7 +367,7 @@ def update_user(backend: "Backend", caller: Caller, user_id: str, body: dict) ->
     writable = backend.shapes["users"].writable
     with backend.store.lock:
         existing = users.find(caller, user_id)
-        users._check_version(existing, body)  # the engine's version rule (400 / 409)
+        users.check_version(existing, body)  # the engine's version rule (400 / 409)
         fields = users.kind.prepare(backend, caller, body, existing)
         kept = {k: v for k, v in existing.items() if k not in writable}
         entity = {**kept, **fields, "version": existing["version"] + 1,

@@ -402,10 +402,8 @@ class LookupData:
 
 
 def _additional(values: list[str] | None) -> bool:
-    """Whether ``additional`` asks for each item's lookup key (the one extra m3ter names)."""
-    for value in values or ():
-        if value != data_rules.LOOKUP_KEY:
-            raise MockError.bad_request(f"additional: {value!r} is not one of ['{data_rules.LOOKUP_KEY}']")
+    """Whether ``additional`` asks for each item's lookup key (the one extra m3ter names; the
+    spec enumerates it, so any value given is that one)."""
     return bool(values)
 
 

@@ -83,22 +83,23 @@ def account_prepare(backend, caller, body, existing, fields):
     return fields
 
 
-def plan_prepare(backend, caller, body, existing, fields):
-    """A Plan shows the Product of its Plan Template."""
-    if fields.get("planTemplateId"):
-        template = backend.resources["plantemplates"].find(caller, fields["planTemplateId"])
-        if template.get("productId"):
-            fields["productId"] = template["productId"]
-    return fields
+def product_of(field_name: str, resource: str):
+    """A prepare step: the entity shows the Product of the entity its ``field_name`` names
+    (a response field that no request sends)."""
+
+    def prepare(backend, caller, body, existing, fields):
+        if fields.get(field_name):
+            named = backend.resources[resource].find(caller, fields[field_name])
+            if named.get("productId"):
+                fields["productId"] = named["productId"]
+        return fields
+
+    return prepare
 
 
-def account_plan_prepare(backend, caller, body, existing, fields):
-    """An AccountPlan shows the Product of its Plan (an AccountPlanGroup has none)."""
-    if fields.get("planId"):
-        plan = backend.resources["plans"].find(caller, fields["planId"])
-        if plan.get("productId"):
-            fields["productId"] = plan["productId"]
-    return fields
+# A Plan shows the Product of its Plan Template; an AccountPlan that of its Plan (a plan group has none).
+plan_prepare = product_of("planTemplateId", "plantemplates")
+account_plan_prepare = product_of("planId", "plans")
 
 
 def balance_prepare(backend, caller, body, existing, fields):
