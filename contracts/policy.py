@@ -10,6 +10,7 @@ it is about the API, the measurement where it is about how the suite generates r
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -97,8 +98,9 @@ class Knowledge(Protocol):
     def holds(self, create_operation: str, entity_id: str) -> bool:
         """The run created this entity (with ``create_operation``) and has not deleted it."""
 
-    def issued_cursor(self, token: str) -> bool:
-        """The target returned this ``nextToken`` to one of the run's list requests."""
+    def issued_cursor(self, token: str, list_key: tuple | None = None) -> bool:
+        """The target returned this ``nextToken`` to one of the run's list requests (to a
+        request of the list ``list_key`` names, when given)."""
 
     def event_types(self) -> frozenset[str] | None:
         """The target's own ``GET /events/types`` (None: it could not be read)."""
@@ -121,6 +123,7 @@ class Request:
     body: Any = None
     query: dict | None = None
     path: dict | None = None
+    operation: str | None = None
 
     def get(self, name: str) -> Any:
         for part in (self.body, self.query, self.path):
@@ -159,6 +162,14 @@ class Message:
             if clipped and len(rest) > 1 and (shown.startswith(rest[:-1]) or rest.startswith(shown)):
                 return True, value
         return False, None
+
+
+def list_key(request: Request) -> tuple:
+    """The list a cursor belongs to, as the mock binds it: the operation, its path parameters
+    and its filters (the query less ``pageSize`` and ``nextToken``)."""
+    query = {k: v for k, v in (request.query or {}).items() if k not in ("pageSize", "nextToken")}
+    return (request.operation, json.dumps(request.path or {}, sort_keys=True, default=str),
+            json.dumps(query, sort_keys=True, default=str))
 
 
 def _values(sent: Any) -> list:
@@ -344,9 +355,9 @@ WITNESSES: dict[str, Witness] = {
         "entityType is Notification and entityId is not a notification this run created and still holds",
         _unknown_ids("CreateNotification", "entityId", _names("entityType", "notification"))),
     "foreign_cursor": Witness(
-        "nextToken is not a value the target returned to this run",
+        "nextToken is not a value the target returned to this run for this list (operation, path and filters)",
         lambda request, knowledge, quoted: isinstance(request.get("nextToken"), str)
-        and not knowledge.issued_cursor(request.get("nextToken"))),
+        and not knowledge.issued_cursor(request.get("nextToken"), list_key(request))),
     "ids_with_filters": Witness(
         "the request has ids and another event filter (" + ", ".join(EVENT_FILTERS) + ")", _ids_with_filters),
     "schedule_frequency": Witness(

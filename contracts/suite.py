@@ -204,7 +204,8 @@ def request_of(case) -> "policy.Request":
     def part(value):
         return value if isinstance(value, dict) else None
 
-    return policy.Request(body=part(case.body), query=part(case.query), path=part(case.path_parameters))
+    return policy.Request(body=part(case.body), query=part(case.query), path=part(case.path_parameters),
+                          operation=operation_id(case))
 
 
 def positive_data_acceptance_check(runner: "Runner"):
@@ -303,15 +304,15 @@ class RunKnowledge:
 
     def __init__(self, runner: "Runner"):
         self.runner = runner
-        self.cursors: set[str] = set()
+        self.cursors: dict[str, tuple] = {}  # nextToken -> the list (policy.list_key) it came from
         self.succeeded_jobs: dict[str, datetime] = {}  # job id -> dateCreated
         self._event_types: frozenset[str] | None = None
 
     def holds(self, create_operation: str, entity_id: str) -> bool:
         return entity_id in self.runner.tracker.created.get(create_operation, {})
 
-    def issued_cursor(self, token: str) -> bool:
-        return token in self.cursors
+    def issued_cursor(self, token: str, list_key: tuple | None = None) -> bool:
+        return token in self.cursors and (list_key is None or self.cursors[token] == list_key)
 
     def seen_downloadable(self, job_id: str) -> bool:
         created = self.succeeded_jobs.get(job_id)
@@ -339,12 +340,12 @@ class RunKnowledge:
         version = body.get("version") if status == 200 and isinstance(body, dict) else None
         return version if isinstance(version, int) else None
 
-    def saw(self, op_id: str | None, body: Any) -> None:
+    def saw(self, op_id: str | None, body: Any, list_key: tuple | None = None) -> None:
         """Remember what a 2xx answer shows: a cursor, export jobs that succeeded."""
         if not isinstance(body, dict):
             return
         if isinstance(body.get("nextToken"), str):
-            self.cursors.add(body["nextToken"])
+            self.cursors[body["nextToken"]] = list_key
         jobs = body.get("data") if op_id == "listJobStatuses" else [body] if op_id == "GetJob" else []
         for job in jobs if isinstance(jobs, list) else []:
             if isinstance(job, dict) and job.get("status") == "SUCCEEDED" and isinstance(job.get("id"), str):
@@ -524,7 +525,7 @@ class Runner:
             return
         method = case.method.upper()
         if method == "GET":
-            self.knowledge.saw(op_id, _json_body(response))
+            self.knowledge.saw(op_id, _json_body(response), policy.list_key(request_of(case)))
         elif method == "POST":
             # What a create made, and what an action made in the same collection (a replaced
             # account plan, a copied revision): the family's entity, to know and to delete.

@@ -238,7 +238,7 @@ class Knows:
     def holds(self, create_operation, entity_id):
         return (create_operation, entity_id) in self.held
 
-    def issued_cursor(self, token):
+    def issued_cursor(self, token, list_key=None):
         return token in self.cursors
 
     def event_types(self):
@@ -351,7 +351,7 @@ class KnowsEverythingIsBroken:
     def holds(self, create_operation, entity_id):
         return False
 
-    def issued_cursor(self, token):
+    def issued_cursor(self, token, list_key=None):
         return False
 
     def event_types(self):
