@@ -115,6 +115,10 @@ class Knowledge(Protocol):
         """The ``version`` the target's own GET of the singleton this operation replaces
         shows (None: it shows none, the singleton was never stored)."""
 
+    def holds_code(self, list_path: str, code: str) -> bool | None:
+        """The target's own list (``/meters``) filtered by ``codes`` shows an entity with this
+        code (None: the list could not be read)."""
+
 
 @dataclass(frozen=True)
 class Request:
@@ -605,7 +609,8 @@ def _search_rules() -> tuple[Rule, ...]:
 
 EXPLICIT_RULES += _search_rules() + (
     Rule("period end after its start", ("DownloadBillsCsvUrl", "PostQueryBillData", "PreviewScheduledCharge",
-                                        "PreviewBalanceTransactionSchedule"),
+                                        "PreviewBalanceTransactionSchedule", "PostUsageDataQuery",
+                                        "TriggerDataExport"),
          tuple(name for pair in PERIODS for name in pair),
          (Message(r"(?:endDate|externalInvoiceDateEnd): must be later than (?:startDate|externalInvoiceDateStart)"),
           Message(r"(?:endDate|servicePeriodEndDate): must be after (?:startDate|servicePeriodStartDate) "
@@ -623,7 +628,7 @@ EXPLICIT_RULES += _search_rules() + (
          "download_range", False,
          "a bills CSV is for a billDate range, an external invoice date range or both, each given whole and "
          f"at most {DOWNLOAD_DAYS} days long (m3ter SDK: bills download_url)"),
-    Rule("unknown Bill in billIds", ("ApproveBills", "CreateStatementJobBatch"), ("billIds",),
+    Rule("unknown Bill in billIds", ("ApproveBills", "CreateStatementJobBatch", "RecalculateBillJob"), ("billIds",),
          (Message(r"billIds: no Bill with id ", quotes="billIds"),),
          "unknown:bills:billIds", True,
          "each id must name a bill of the organization (all or none are approved or get a statement)"),
@@ -647,6 +652,188 @@ EXPLICIT_RULES += _search_rules() + (
 WITNESSES.setdefault("unknown:bills:billIds", Witness(
     "an id in billIds is not a Bill this run holds (the API has no create operation for bills)",
     _unknown_ids((), "billIds")))
+# -- usage in, bills out (issue 11): ingest, the usage query, usage exports, bill runs --------
+
+def _measurements(request: Request) -> list[dict]:
+    sent = request.get("measurements")
+    return [m for m in sent if isinstance(m, dict)] if isinstance(sent, list) else []
+
+
+def _unknown_meter_code(request: Request, knowledge: Knowledge, quoted: Any) -> bool:
+    codes = {m.get("meter") for m in _measurements(request) if isinstance(m.get("meter"), str)}
+    return any(knowledge.holds_code("/meters", code) is False for code in codes)
+
+
+def _ets_before_ts(request: Request, knowledge: Knowledge, quoted: Any) -> bool:
+    for measurement in _measurements(request):
+        ts, ets = _instant(measurement.get("ts")), _instant(measurement.get("ets"))
+        if ts is not None and ets is not None and ets < ts:
+            return True
+    return False
+
+
+def _groups_without_aggregations(request: Request, knowledge: Knowledge, quoted: Any) -> bool:
+    return bool(request.get("groups")) and not request.get("aggregations")
+
+
+def _usage_period_missing(request: Request, knowledge: Knowledge, quoted: Any) -> bool:
+    return request.get("startDate") is None or request.get("endDate") is None
+
+
+def _interval_out_of_range(request: Request, knowledge: Knowledge, quoted: Any) -> bool:
+    interval = request.get("billFrequencyInterval")
+    return isinstance(interval, int) and not 1 <= interval <= 365
+
+
+def _not_a_date_time_query(request: Request, knowledge: Knowledge, quoted: Any) -> bool:
+    return any(isinstance(request.get(name), str) and _instant(request.get(name)) is None
+               for name in ("dateCreatedStart", "dateCreatedEnd"))
+
+
+def _bill_run_dates_out_of_range(request: Request, knowledge: Knowledge, quoted: Any) -> bool:
+    for name in ("lastDateInBillingPeriod", "billDate", "dueDate", "externalInvoiceDate",
+                 "yearEpoch", "monthEpoch", "weekEpoch", "dayEpoch"):
+        value = request.get(name)
+        if isinstance(value, str) and value[:4].isdigit() and not 1000 <= int(value[:4]) <= 8999:
+            return True
+    return False
+
+
+MEASUREMENT_KEYS = frozenset({"uid", "meter", "account", "ts", "ets", "who", "where", "what", "other", "metadata",
+                              "measure", "cost", "income"})
+DIMENSION_FUNCTIONS = frozenset({"COUNT", "UNIQUE"})  # a text field can only be counted
+
+
+def _undocumented_measurement_key(request: Request, knowledge: Knowledge, quoted: Any) -> bool:
+    return any(set(m) - MEASUREMENT_KEYS for m in _measurements(request))
+
+
+def _function_for_field_type(request: Request, knowledge: Knowledge, quoted: Any) -> bool:
+    return any((a.get("fieldType") == "DIMENSION" and a.get("function") not in DIMENSION_FUNCTIONS)
+               or (a.get("fieldType") == "MEASURE" and a.get("function") == "UNIQUE")
+               for a in _items(request, "aggregations"))
+
+
+def _items(request: Request, name: str) -> list[dict]:
+    sent = request.get(name)
+    return [item for item in sent if isinstance(item, dict)] if isinstance(sent, list) else []
+
+
+def _unknown_query_meter(request: Request, knowledge: Knowledge, quoted: Any) -> bool:
+    ids = _values(request.get("meterIds")) + [item["meterId"] for name in ("dimensionFilters", "aggregations", "groups")
+                                              for item in _items(request, name) if isinstance(item.get("meterId"), str)]
+    return any(not knowledge.holds("PostMeter", meter_id) for meter_id in ids)
+
+
+def _bad_query_group(request: Request, knowledge: Knowledge, quoted: Any) -> bool:
+    groups = _items(request, "groups")
+    times = {g.get("frequency") for g in groups if g.get("groupType") == "TIME"}
+    return (any(g.get("groupType") is None for g in groups) or None in times or len(times) > 1
+            or any(g.get("groupType") == "DIMENSION" and not (g.get("meterId") and g.get("fieldCode")) for g in groups))
+
+
+def _preview_shape(request: Request, knowledge: Knowledge, quoted: Any) -> bool:
+    return (len(_values(request.get("accountIds"))) != 1 or request.get("billingFrequency") is None
+            or request.get("billFrequencyInterval") is None)
+
+
+WITNESSES.update({
+    "undocumented_measurement_key": Witness(
+        "a measurement has a key other than the documented uid, meter, account, ts, ets and categories",
+        _undocumented_measurement_key),
+    "function_for_field_type": Witness("an aggregation applies a number function to a DIMENSION field, or "
+                                       "UNIQUE to a MEASURE field", _function_for_field_type),
+    "unknown_query_meter": Witness("a meter id of the query is not a Meter this run created (PostMeter) and still "
+                                   "holds", _unknown_query_meter),
+    "bad_query_group": Witness("a group has no type, a TIME group no frequency or another frequency than the "
+                               "others, or a DIMENSION group lacks meterId or fieldCode", _bad_query_group),
+    "preview_shape": Witness("accountIds does not hold exactly one id, or billingFrequency or "
+                             "billFrequencyInterval is missing", _preview_shape),
+    "unknown_meter_code": Witness(
+        "a measurement's meter is a code the target's own GET /meters?codes= does not show", _unknown_meter_code),
+    "ets_before_ts": Witness("a measurement's ets is earlier than its ts", _ets_before_ts),
+    "groups_without_aggregations": Witness("groups are given and aggregations are not",
+                                           _groups_without_aggregations),
+    "usage_period_missing": Witness("startDate or endDate is not given", _usage_period_missing),
+    "interval_out_of_range": Witness("billFrequencyInterval is below 1 or above 365", _interval_out_of_range),
+    "not_a_date_time_query": Witness("dateCreatedStart or dateCreatedEnd is not an ISO-8601 date-time",
+                                     _not_a_date_time_query),
+    "bill_run_dates_out_of_range": Witness("a date of the bill run is before year 1000 or after 8999",
+                                           _bill_run_dates_out_of_range),
+})
+WITNESSES.setdefault("unknown:accounts:accountIds", Witness(
+    "an id in accountIds is not an Account this run created (PostAccount) and still holds",
+    _unknown_ids("PostAccount", "accountIds")))
+_NOTHING_STORED = r"; nothing of this batch was stored \(\d+ of \d+ measurements failed: see the ingest\.validation\.failure Events\)"
+
+EXPLICIT_RULES += (
+    Rule("measurement of an unknown meter", ("SubmitMeasurements",), ("measurements",),
+         (Message(r"measurements\[\d+\]\.meter: no Meter with code '.*'" + _NOTHING_STORED),),
+         "unknown_meter_code", True,
+         "a measurement names its meter by code, and m3ter ingests only for a meter the organization holds"),
+    Rule("measurement ends before it starts", ("SubmitMeasurements",), ("measurements",),
+         (Message(r"measurements\[\d+\]\.ets: .+ is earlier than ts \(.+\)" + _NOTHING_STORED),),
+         "ets_before_ts", False,
+         "ets is the end of the measured interval, ts its start (m3ter: 'ets ... end timestamp')"),
+    Rule("undocumented measurement field", ("SubmitMeasurements",), ("measurements",),
+         (Message(r"measurements\[\d+\]\..*: not a field of a measurement \(it has uid, meter, account, ts, ets and "
+                  r"the categories who, where, what, other, metadata, measure, cost, income\)" + _NOTHING_STORED),),
+         "undocumented_measurement_key", False,
+         "a measurement holds the documented keys and its data in the categories (m3ter: MeasurementRequest); "
+         "the published schema does not close the object, the mock refuses a key it would drop"),
+    Rule("aggregation function for the field type", ("PostUsageDataQuery", "TriggerDataExport"), ("aggregations",),
+         (Message(r"aggregations\[\d+\]\.function: [A-Z]+ does not apply to a (?:DIMENSION|MEASURE) field "
+                  r"\(use [A-Z]+(?:, [A-Z]+)*\)"),),
+         "function_for_field_type", False,
+         "a DIMENSION field holds text, which can be counted (COUNT, UNIQUE) but not summed or averaged"),
+    Rule("usage period", ("PostUsageDataQuery",), ("startDate", "endDate"),
+         (Message(r"(?:startDate|endDate): required, a date-time like 2026-01-01T00:00:00Z"),),
+         "usage_period_missing", False,
+         "a usage query covers a period: startDate inclusive and endDate exclusive (m3ter SDK: usage.query)"),
+    Rule("unknown Account in accountIds", ("PostUsageDataQuery", "CreateBillJob", "PreviewBill"), ("accountIds",),
+         (Message(r"accountIds(?:\[\d+\])?: no Account with id ", quotes="accountIds"),),
+         "unknown:accounts:accountIds", True,
+         "each id must name an account of the organization"),
+    Rule("unknown Meter in a usage query", ("PostUsageDataQuery", "TriggerDataExport"),
+         ("meterIds", "dimensionFilters", "aggregations", "groups"),
+         (Message(r"(?:meterIds\[\d+\]|(?:dimensionFilters|aggregations|groups)\[\d+\]\.meterId): "
+                  r"no Meter with id '.*'"),),
+         "unknown_query_meter", True,
+         "each meter id of a usage query (meterIds, and the meterId of its filters, aggregations and groups) "
+         "must name a meter of the organization"),
+    Rule("usage query groups", ("PostUsageDataQuery", "TriggerDataExport"), ("groups",),
+         (Message(r"groups\[\d+\]\.frequency: required for a TIME group, one of .+"),
+          Message(r"groups\[\d+\]: usage can be grouped by one time frequency only"),
+          Message(r"groups\[\d+\]: a DIMENSION group needs meterId and fieldCode"),
+          Message(r"groups\[\d+\]\.groupType: required, one of ACCOUNT, DIMENSION, TIME")),
+         "bad_query_group", False,
+         "a TIME group names one frequency (one per query), a DIMENSION group its meter and field, every "
+         "group its type (m3ter SDK: usage.query groups)"),
+    Rule("one account per preview", ("PreviewBill",), ("accountIds", "billingFrequency", "billFrequencyInterval"),
+         (Message(r"accountIds: a preview is for exactly one account \(given \d+\)"),
+          Message(r"(?:billingFrequency|billFrequencyInterval): required for a preview")),
+         "preview_shape", False,
+         "a preview prices one account's bill for one billing frequency and interval"),
+    Rule("groups need aggregations", ("PostUsageDataQuery", "TriggerDataExport"), ("groups", "aggregations"),
+         (Message(r"groups\[\d+\]: groups apply to aggregated usage; add aggregations"),),
+         "groups_without_aggregations", False,
+         "grouping applies to aggregated usage; raw measurements are not grouped (m3ter SDK: usage.query groups)"),
+    Rule("bill frequency interval", ("CreateBillJob", "PreviewBill"), ("billFrequencyInterval",),
+         (Message(r"billFrequencyInterval: -?\d+ is not between 1 and 365 \(the range of a plan template's\)"),),
+         "interval_out_of_range", False,
+         "a bill job's interval counts billing periods, within the range plan templates allow (1 to 365)"),
+    Rule("bill run dates", ("CreateBillJob", "PreviewBill"),
+         ("lastDateInBillingPeriod", "billDate", "dueDate", "externalInvoiceDate"),
+         (Message(r"[A-Za-z]+: \S+ is outside the dates the mock bills .*"),),
+         "bill_run_dates_out_of_range", False,
+         "bill periods are computed by calendar arithmetic; dates before year 1000 or after 8999 have no "
+         "periods to bill (the mock's documented bound)"),
+    Rule("upload job date filter", ("ListJobs",), ("dateCreatedStart", "dateCreatedEnd"),
+         (Message(r"(?:dateCreatedStart|dateCreatedEnd): .* is not an ISO-8601 date-time \(yyyy-MM-ddTHH:mm:ssZ\)"),),
+         "not_a_date_time_query", False,
+         "dateCreatedStart and dateCreatedEnd are ISO-8601 date-times (m3ter SDK: file_uploads.measurements_jobs)"),
+)
+
 del _operation
 
 

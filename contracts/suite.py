@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import hypothesis
 import requests
@@ -339,6 +339,11 @@ class RunKnowledge:
         status, body = self._call("GET", path[len("/organizations/{orgId}"):])
         version = body.get("version") if status == 200 and isinstance(body, dict) else None
         return version if isinstance(version, int) else None
+
+    def holds_code(self, list_path: str, code: str) -> bool | None:
+        status, body = self._call("GET", f"{list_path}?{urlencode({'codes': code})}")
+        data = body.get("data") if status == 200 and isinstance(body, dict) else None
+        return any(isinstance(e, dict) and e.get("code") == code for e in data) if isinstance(data, list) else None
 
     def saw(self, op_id: str | None, body: Any, list_key: tuple | None = None) -> None:
         """Remember what a 2xx answer shows: a cursor, export jobs that succeeded."""

@@ -402,13 +402,6 @@ def test_the_data_explorer_selects_line_items_by_type_period_and_dimension(api):
 
 # -- bill jobs -------------------------------------------------------------------------------
 
-def test_bill_runs_need_the_pricing_engine(api):
-    message = api.fails(501, "post", "/billjobs", {"billingFrequency": "MONTHLY"})
-    assert message.startswith("POST /organizations/{orgId}/billjobs is not implemented by m3ter-mock yet: ")
-    assert "pricing engine" in message
-    assert api.ok("ListBillJobs", "get", "/billjobs")["data"] == []
-
-
 def test_bill_jobs_are_listed_by_state_and_an_active_one_can_be_cancelled(api):
     running = api.service.store_bill_job(api.caller, status="RUNNING")
     complete = api.service.store_bill_job(api.caller, status="COMPLETE")

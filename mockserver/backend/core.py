@@ -86,6 +86,18 @@ class Backend:
         self.billing = BillingActions(self)
         self.platform = platform(self)
 
+        from .usage import UsageStore
+
+        self.usage = UsageStore(self)
+
+        from .usage_engine import UsageEngine
+
+        self.usage_engine = UsageEngine(self)
+
+        from .bill_runs import BillRuns
+
+        self.bill_runs = BillRuns(self)
+
     def _build_resources(self, spec: dict | None) -> None:
         """One service per resource key: the hand-made ones above, and one CrudService for
         every other resource the spec's ``x-mock`` operations name."""
@@ -201,17 +213,19 @@ class Backend:
                 return
 
     def workers(self):
-        return [self.deliveries.queue, self.exports.queue, self.billing.queue]
+        return [self.deliveries.queue, self.exports.queue, self.billing.queue, self.usage.queue,
+                self.bill_runs.queue]
 
     def download(self, token: str) -> tuple[str, bytes, str]:
         """The file behind a ``/_mock/downloads/{token}`` URL: (file name, content, media type)
         from the service that issued the grant; a 403 when the token is unknown or expired."""
-        from . import exports
+        from . import exports, usage
         from .actions import billing, platform
 
         grant = self.downloads.open(token)
         serve = {exports.DOWNLOAD_OWNER: self.exports.download, billing.DOWNLOAD_OWNER: self.billing.download,
-                 platform.DOWNLOAD_OWNER: self.platform.lookup_data.download}[grant.owner]
+                 platform.DOWNLOAD_OWNER: self.platform.lookup_data.download,
+                 usage.DOWNLOAD_OWNER: self.usage.download}[grant.owner]
         return serve(grant)
 
     def inject_event(self, org_id: str, event_name: str, *, new: dict | None = None, old: dict | None = None,

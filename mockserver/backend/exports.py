@@ -90,6 +90,8 @@ class ExportService:
     def create_adhoc(self, caller: Caller, body: dict) -> dict:
         with self.backend.store.lock:
             self._check_destinations(caller, body.get("destinationIds") or [])
+            if body["sourceType"] == "USAGE":
+                self.backend.usage_engine.check_export(caller, body, self.backend.clock.now())
             job = self._new_job(caller.org_id, body, schedule_id=None, created=self.backend.clock.now())
         self.queue.schedule(RunJob(caller.org_id, job["id"]), self.backend.clock.now())
         return {"jobId": job["id"]}
@@ -101,7 +103,8 @@ class ExportService:
 
     def _new_job(self, org_id: str, source: dict, schedule_id: str | None, created: datetime) -> dict:
         selection_keys = ("operationalDataTypes",) if source["sourceType"] == "OPERATIONAL" else (
-            "meterIds", "accountIds", "dimensionFilters", "aggregations", "groups", "timePeriod", "endDate")
+            "meterIds", "accountIds", "dimensionFilters", "aggregations", "groups", "timePeriod", "startDate",
+            "endDate")
         job = {
             "id": str(uuid.uuid4()),
             "version": 1,
@@ -239,7 +242,7 @@ class ExportService:
         try:
             self._run_job(org_id, job_id)
         except Exception as error:  # whatever it is, the job must not stay RUNNING
-            if isinstance(error, (ExportWriteError, rendering.RenderError)):
+            if isinstance(error, (ExportWriteError, rendering.RenderError, MockError)):
                 problem = str(error)
                 log.warning("export job %s of %s failed: %s", job_id, org_id, problem)
             else:
@@ -289,8 +292,11 @@ class ExportService:
     def _snapshot_rows(self, org_id: str, job: dict) -> list[tuple[str, list[str], list[dict]]]:
         """(type name, columns, rows) per file, read while the store is locked."""
         if job["sourceType"] == "USAGE":
-            # The mock stores no usage measurements, so usage files have only their header.
-            return [(rendering.USAGE_TYPE, rendering.usage_columns(job["_selection"]), [])]
+            # The measurements (or aggregated values) of the run's period, oldest first.
+            rows = self.backend.usage_engine.export_rows(org_id, job["_selection"], job["_created"])
+            columns = rendering.usage_columns(job["_selection"])
+            columns += sorted({k for row in rows for k in row} - set(columns))
+            return [(rendering.USAGE_TYPE, columns, rows)]
         result = []
         for data_type in job["_selection"]["operationalDataTypes"]:
             rows = self._stored_rows(org_id, data_type)

@@ -87,6 +87,9 @@ class Organization:
     def __init__(self, org_id: str):
         self.org_id = org_id
         self.collections: dict[str, Collection] = {}
+        # State that is not a collection of entities (the usage store's measurements, by
+        # name): snapshot deep-copies it with the collections, reset drops it with them.
+        self.tables: dict[str, object] = {}
 
     def collection(self, name: str) -> Collection:
         found = self.collections.get(name)

@@ -24,7 +24,7 @@ import pytest
 from mockserver.backend.actions import billing
 from mockserver.backend.crud import Caller
 from tests.conftest import ORG
-from tests.support.nulls import null_paths
+from tests.support.nulls import strict_sdk
 
 ROLE = "arn:aws:iam::123456789012:role/m3ter-export"
 
@@ -371,19 +371,8 @@ NOT_IN_THE_TABLE = {
 @pytest.fixture
 def world(live_url, live_app):
     live_app.backend.reset()
-    nulls: list[str] = []
-
-    def no_nulls(response: httpx.Response) -> None:
-        response.read()
-        if response.headers.get("content-type", "").startswith("application/json") and response.content:
-            nulls.extend(f"{response.request.method} {response.request.url.path}: {where}"
-                         for where in null_paths(response.json(), "$"))
-
-    http = httpx.Client(event_hooks={"response": [no_nulls]})
-    with m3ter.M3ter(base_url=live_url, api_key="sdk-client", api_secret="sdk-secret", org_id=ORG,
-                     http_client=http, max_retries=0, _strict_response_validation=True) as client:
+    with strict_sdk(live_url, ORG) as client:
         yield World(client, live_app.backend, live_url)
-    assert nulls == []
 
 
 def ids(list_call, **params) -> list[str]:

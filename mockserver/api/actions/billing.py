@@ -3,9 +3,8 @@ call ``mockserver.backend.actions.billing``, shape. The rules are in the backend
 ``mockserver.domain.bills``.
 
 The generic engine keeps serving what is plain CRUD here (GetBill, ListBills, DeleteBill,
-GetBillLineItem, GetBillJob, GetStatementJob). Bill runs need the pricing engine (issue 11):
-CreateBillJob, RecalculateBillJob, PreviewBill and GetBillLineItemJsonUsage are ``unimplemented``
-in the spec, which gives the reason their 501 states."""
+GetBillLineItem, GetBillJob, GetStatementJob). Bill runs (CreateBillJob, RecalculateBillJob,
+PreviewBill, GetBillLineItemJsonUsage) are ``mockserver.backend.bill_runs``."""
 
 from __future__ import annotations
 
@@ -18,6 +17,10 @@ from ..context import backend, caller, page
 
 def _billing() -> billing.BillingActions:
     return billing.service(backend())
+
+
+def _runs():
+    return backend().bill_runs
 
 
 def _base_url() -> str:
@@ -98,6 +101,23 @@ def cancel_bill_job(orgId, id, user):
     return _billing().cancel_bill_job(caller(orgId, user), id)
 
 
+def create_bill_job(orgId, user, body):
+    return _runs().create_job(caller(orgId, user), body)
+
+
+def recalculate_bill_job(orgId, user, body):
+    return _runs().recalculate_job(caller(orgId, user), body)
+
+
+def preview_bill(orgId, user, body, debug=None):
+    # ``debug`` asks m3ter for diagnostics the mock does not have; the preview is the same.
+    return _runs().preview(caller(orgId, user), body)
+
+
+def get_bill_line_item_json_usage(orgId, billId, id, user):
+    return _runs().line_item_usage_url(caller(orgId, user), billId, id, _base_url())
+
+
 # -- statement jobs ------------------------------------------------------------------------
 
 def create_statement_job(orgId, user, body):
@@ -136,8 +156,12 @@ HANDLERS = {
     "CreateBillCsvStatement": create_bill_csv_statement,
     "ListBillLineItems": list_bill_line_items,
     "ListLineItems": list_line_items,
+    "GetBillLineItemJsonUsage": get_bill_line_item_json_usage,
+    "PreviewBill": preview_bill,
     "ListBillJobs": list_bill_jobs,
     "CancelBillJob": cancel_bill_job,
+    "CreateBillJob": create_bill_job,
+    "RecalculateBillJob": recalculate_bill_job,
     "CreateStatementJob": create_statement_job,
     "CreateStatementJobBatch": create_statement_job_batch,
     "CancelStatementJob": cancel_statement_job,

@@ -192,9 +192,13 @@ def preview_transaction_schedule(orgId, balanceId, user, body, pageSize=None, ne
 # -- the mock's own file URLs (bound in the admin API, ``openapi/admin.yaml``) --------------------
 
 def upload_file(token, body=None):
-    """``PUT /_mock/uploads/{token}``: the file for a Lookup Table Revision's data."""
-    return services.platform(backend()).lookup_data.receive_upload(
-        token, body if isinstance(body, bytes) else flask.request.get_data(), flask.request.content_type)
+    """``PUT /_mock/uploads/{token}``: the file for a Lookup Table Revision's data, or a
+    measurements file (``mockserver.backend.usage``), as the token says."""
+    content = body if isinstance(body, bytes) else flask.request.get_data()
+    mock = backend()
+    if mock.usage.owns_upload(token):
+        return mock.usage.receive_upload(token, content, flask.request.content_type)
+    return services.platform(mock).lookup_data.receive_upload(token, content, flask.request.content_type)
 
 
 ADMIN_HANDLERS = {"UploadLookupTableData": upload_file}

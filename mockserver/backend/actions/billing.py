@@ -1,13 +1,10 @@
-"""Bills, bill jobs and statement jobs, before the pricing engine exists (issue 11).
+"""Bills, bill jobs and statement jobs: what acts on stored bills.
 
-Bills are made by bill runs, and a bill run prices usage: that is the next issue's engine. So
-a bill job cannot be created yet (``CreateBillJob``, ``RecalculateBillJob`` and
-``PreviewBill`` answer 501): a job that reported COMPLETE with no bill would tell a client
-that nothing was billable, and one left PENDING would keep a poller waiting for ever. What
-acts on stored bills works now, by the rules of ``mockserver.domain.bills``: approve, lock,
-status, the lists by account and by billing period, line items, statements, the bills CSV
-and the data explorer. ``store_bill`` is how a bill gets into the store: the engine's entry
-point to be, and meanwhile the tests' (there is no HTTP endpoint for it).
+Bills are made by bill runs (``mockserver.backend.bill_runs``: bill jobs, recalculation,
+previews and the scheduled runs), which price usage and hand each bill to ``store_bill``
+here: a new bill, or a stored one recalculated in place. What acts on stored bills follows
+the rules of ``mockserver.domain.bills``: approve, lock, status, the lists by account and
+by billing period, line items, statements, the bills CSV and the data explorer.
 
 State lives in the one store:
 
@@ -53,7 +50,7 @@ LINE_ITEM_FIELDS = ("accountingProductCode", "accountingProductId", "accountingP
                     "lineItemType", "meterId", "planGroupId", "planId", "pricingId", "productCode", "productId",
                     "productName", "quantity", "reasonId", "referencedBillId", "referencedLineItemId", "segment",
                     "sequenceNumber", "servicePeriodEndDate", "servicePeriodStartDate", "subtotal", "unit",
-                    "units")
+                    "units", "usagePerPricingBand")
 
 
 @dataclass(frozen=True)
@@ -123,53 +120,93 @@ class BillingActions:
         self.backend.entity_changed(caller, service.kind, "updated", entity, new)
         return new
 
-    # -- storing bills (the engine's entry point; the tests' seam until then) --------------
+    # -- storing bills (the bill runs' entry point, and the tests') ------------------------
     def store_bill(self, caller: Caller, account_id: str, start_date: str, end_date: str,
-                   line_items: Iterable[dict] = (), **fields: Any) -> dict:
+                   line_items: Iterable[dict] = (), *, replacing: dict | None = None, **fields: Any) -> dict:
         """Store a PENDING, unlocked bill for the account's service period [start, end) with
         its line items (each completed by ``rules.complete_line_item``); ``billTotal`` is the
         sum of their subtotals. ``fields`` overrides any other bill field. Records
-        ``billing.bill.created``."""
+        ``billing.bill.created``.
+
+        ``replacing`` (a stored bill, unlocked) is recalculated in place instead, as m3ter
+        does: the same id, version + 1, its creation, status and approval kept, its line items
+        replaced, its statements (if any) marked stale; records ``billing.bill.updated``."""
         with self.backend.store.lock:
-            account = self.backend.store.peek(caller.org_id, self._resource("accounts").kind.collection).get(account_id)
-            if account is None:
-                raise MockError.bad_request(f"accountId: no Account with id {account_id!r}")
-            start, end = rules.parse_date(start_date, "startDate"), rules.parse_date(end_date, "endDate")
-            if end <= start:
-                raise MockError.bad_request("endDate: must be later than startDate")
-            now = self._now()
-            audit = {"dtCreated": now, "dtLastModified": now, "createdBy": caller.client_id,
-                     "lastModifiedBy": caller.client_id}
-            bill = {
-                "id": str(uuid.uuid4()), "version": 1, "accountId": account_id, "accountCode": account.get("code"),
-                "billDate": end.isoformat(), "dueDate": end.isoformat(),
-                "startDate": start.isoformat(), "endDate": end.isoformat(),
-                "startDateTimeUTC": f"{start.isoformat()}T00:00:00.000Z",
-                "endDateTimeUTC": f"{end.isoformat()}T00:00:00.000Z",
-                "billingFrequency": "MONTHLY", "billFrequencyInterval": 1,
-                "currency": account.get("currency") or "USD", "timezone": "UTC",
-                "status": "PENDING", "locked": False, "csvStatementGenerated": False,
-                "jsonStatementGenerated": False, "statementStale": False,
-                "createdDate": now, "lastCalculatedDate": now,
-                **{k: v for k, v in fields.items() if v is not None}, **audit,
-            }
-            items = [{**rules.complete_line_item({k: v for k, v in item.items() if v is not None}, bill),
-                      "id": str(uuid.uuid4())} for item in line_items]
-            bill["lineItems"] = [{k: item[k] for k in LINE_ITEM_FIELDS if k in item} for item in items]
-            bill["billTotal"] = rules.number(rules.total(items))
-            self.backend.store.collection(caller.org_id, self.bills.kind.collection).put(bill)
-            nested = self.backend.store.collection(
-                caller.org_id, self.line_items.kind.collection_name({"billId": bill["id"]}))
-            index = self.backend.store.collection(caller.org_id, LINE_ITEM_INDEX)
-            for item in items:
-                nested.put({**item, "billId": bill["id"], "version": 1, **audit})
-                index.put({"id": item["id"], "billId": bill["id"]})
-            self.backend.entity_changed(caller, self.bills.kind, "created", None, bill)
-            return public_view(bill)
+            if replacing is not None:
+                rules.check_unlocked(replacing)
+                kept = {k: replacing[k] for k in ("id", "dtCreated", "createdBy", "createdDate", "status",
+                                                   "dtApproved", "approvedBy", "jsonStatementGenerated",
+                                                   "csvStatementGenerated") if k in replacing}
+                kept["version"] = replacing["version"] + 1
+                kept["statementStale"] = bool(replacing.get("jsonStatementGenerated")
+                                              or replacing.get("csvStatementGenerated"))
+                self._check_bill(caller, account_id, start_date, end_date)
+                self._drop_line_items(caller.org_id, replacing)
+                stored = self._store_bill(caller, account_id, start_date, end_date, line_items, fields, kept)
+                self.backend.entity_changed(caller, self.bills.kind, "updated", replacing, stored)
+                return public_view(stored)
+            stored = self._store_bill(caller, account_id, start_date, end_date, line_items, fields, {})
+            self.backend.entity_changed(caller, self.bills.kind, "created", None, stored)
+            return public_view(stored)
+
+    def _check_bill(self, caller: Caller, account_id: str, start_date: str, end_date: str) -> dict:
+        account = self.backend.store.peek(caller.org_id, self._resource("accounts").kind.collection).get(account_id)
+        if account is None:
+            raise MockError.bad_request(f"accountId: no Account with id {account_id!r}")
+        start, end = rules.parse_date(start_date, "startDate"), rules.parse_date(end_date, "endDate")
+        if end <= start:
+            raise MockError.bad_request("endDate: must be later than startDate")
+        return account
+
+    def _drop_line_items(self, org_id: str, bill: dict) -> None:
+        name = self.line_items.kind.collection_name({"billId": bill["id"]})
+        index = self.backend.store.peek(org_id, LINE_ITEM_INDEX)
+        for item in self.backend.store.peek(org_id, name).values():
+            if index.get(item["id"]) is not None:
+                index.remove(item["id"])
+        self.backend.store.org(org_id).collections.pop(name, None)
+
+    def _store_bill(self, caller: Caller, account_id: str, start_date: str, end_date: str,
+                    line_items: Iterable[dict], fields: dict, kept: dict) -> dict:
+        account = self._check_bill(caller, account_id, start_date, end_date)
+        start, end = rules.parse_date(start_date, "startDate"), rules.parse_date(end_date, "endDate")
+        now = self._now()
+        audit = {"dtCreated": now, "dtLastModified": now, "createdBy": caller.client_id,
+                 "lastModifiedBy": caller.client_id}
+        bill = {
+            "id": str(uuid.uuid4()), "version": 1, "accountId": account_id, "accountCode": account.get("code"),
+            "billDate": end.isoformat(), "dueDate": end.isoformat(),
+            "startDate": start.isoformat(), "endDate": end.isoformat(),
+            "startDateTimeUTC": f"{start.isoformat()}T00:00:00.000Z",
+            "endDateTimeUTC": f"{end.isoformat()}T00:00:00.000Z",
+            "billingFrequency": "MONTHLY", "billFrequencyInterval": 1,
+            "currency": account.get("currency") or "USD", "timezone": "UTC",
+            "status": "PENDING", "locked": False, "csvStatementGenerated": False,
+            "jsonStatementGenerated": False, "statementStale": False,
+            "createdDate": now, "lastCalculatedDate": now,
+            **{k: v for k, v in fields.items() if v is not None}, **audit, **kept,
+        }
+        # A line keeps an id it was given (drawdown lines name the charge they draw by it).
+        items = [{**rules.complete_line_item({k: v for k, v in item.items() if v is not None}, bill),
+                  "id": item.get("id") or str(uuid.uuid4())} for item in line_items]
+        bill["lineItems"] = [{k: item[k] for k in LINE_ITEM_FIELDS if k in item} for item in items]
+        bill["billTotal"] = rules.number(rules.total(items))
+        self.backend.store.collection(caller.org_id, self.bills.kind.collection).put(bill)
+        nested = self.backend.store.collection(
+            caller.org_id, self.line_items.kind.collection_name({"billId": bill["id"]}))
+        index = self.backend.store.collection(caller.org_id, LINE_ITEM_INDEX)
+        for item in items:
+            # The line item resource calls the band breakdown bandUsage.
+            shown = {k: v for k, v in item.items() if k != "usagePerPricingBand"}
+            if "usagePerPricingBand" in item:
+                shown["bandUsage"] = item["usagePerPricingBand"]
+            nested.put({**shown, "billId": bill["id"], "version": 1, **audit})
+            index.put({"id": item["id"], "billId": bill["id"]})
+        return bill
 
     def store_bill_job(self, caller: Caller, **fields: Any) -> dict:
-        """Store a bill job as the engine will (the tests' seam until then): PENDING, type
-        CREATE, no bill yet, unless ``fields`` say otherwise. Records ``billing.billjob.created``."""
+        """Store a bill job: PENDING, type CREATE, no bill yet, unless ``fields`` say otherwise
+        (the bill runs' entry point, and the tests'). Records ``billing.billjob.created``."""
         with self.backend.store.lock:
             now = self._now()
             job = {"id": str(uuid.uuid4()), "version": 1, "status": "PENDING", "type": "CREATE", "timezone": "UTC",

@@ -108,10 +108,10 @@ def balance_prepare(backend, caller, body, existing, fields):
     return fields
 
 
-def bill_job_prepare(backend, caller, body, existing, fields):
-    # The bill run itself is the billing engine's (the next issue): the job waits.
-    fields.setdefault("timezone", "UTC")
-    fields.update({"status": "PENDING", "type": "CREATE", "total": 0, "pending": 0, "billIds": []})
+def commitment_prepare(backend, caller, body, existing, fields):
+    """``amountSpent`` is the bill runs' (no request sends it): an update keeps it."""
+    if existing is not None and "amountSpent" in existing:
+        fields["amountSpent"] = existing["amountSpent"]
     return fields
 
 
@@ -163,7 +163,7 @@ RESOURCES: dict[str, Declaration] = {
                     "contractId": "contracts"},
         exclusive=(("planId", "planGroupId"),)),
     "commitments": Declaration(
-        event="commitment",
+        event="commitment", prepare=commitment_prepare,
         references={"accountId": "accounts", "billingPlanId": "plans", "productIds": PRODUCT,
                     "contractId": "contracts", **ACCOUNTING}),
     "contracts": Declaration(event="contract", references={"accountId": "accounts",
@@ -198,7 +198,7 @@ RESOURCES: dict[str, Declaration] = {
     "customfields": Declaration(event="customfield", default={}),
     "support": Declaration(default={}),
     "bills": Declaration(event="bill"),
-    "billjobs": Declaration(event="billjob", prepare=bill_job_prepare, references={"accountIds": "accounts"}),
+    "billjobs": Declaration(event="billjob", references={"accountIds": "accounts"}),
     "statementjobs": Declaration(event="statementjob", prepare=statement_job_prepare,
                                  references={"billId": "bills"}),
     "bills/{billId}/creditlineitems": Declaration(
