@@ -776,7 +776,7 @@ EXPLICIT_RULES += (
          "ets_before_ts", False,
          "ets is the end of the measured interval, ts its start (m3ter: 'ets ... end timestamp')"),
     Rule("undocumented measurement field", ("SubmitMeasurements",), ("measurements",),
-         (Message(r"measurements\[\d+\]\..*: not a field of a measurement \(it has uid, meter, account, ts, ets and "
+         (Message(r"measurements\[\d+\](?:\..*)?: not a field of a measurement \(it has uid, meter, account, ts, ets and "
                   r"the categories who, where, what, other, metadata, measure, cost, income\)" + _NOTHING_STORED),),
          "undocumented_measurement_key", False,
          "a measurement holds the documented keys and its data in the categories (m3ter: MeasurementRequest); "
