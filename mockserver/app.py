@@ -18,12 +18,18 @@ from connexion.resolver import Resolver
 from connexion.spec import OpenAPISpecification
 
 from mockserver.backend.core import Backend
+from mockserver.backend.state import read_state_file
 from mockserver.domain.clock import Clock
 from mockserver.domain.delivery_policy import RetryPolicy
 
 from .api import errors
+from .api.admin_journal import operation_resolver
 from .api.context import BACKEND_EXTENSION
+from .api.faults import ConnectionHandle, FaultInjection
+from .api.cors import CorsMiddleware
+from .domain.cors import CorsPolicy
 from .api.limits import Limits, RequestLimits
+from .api.state_changes import StateChanges, saved_at_shutdown
 from .api.middleware import MockMiddleware, compile_routes, ordered_paths
 from .api.registry import resolve_admin, resolver_for
 from .api.validation import VALIDATOR_MAP
@@ -66,6 +72,8 @@ def _spec_already_validated(trusted: bool):
 def create_app(settings: Settings | None = None, spec_path: str | Path | None = None) -> connexion.FlaskApp:
     """The mock over ``spec_path`` (default: the m3ter.yaml the package ships)."""
     settings = settings or Settings()
+    # First: a state file that cannot be loaded stops start-up before anything else is done.
+    loaded = read_state_file(settings.state_file) if settings.state_file else None
     spec = load_spec(Path(spec_path) if spec_path is not None else M3TER_SPEC)
     # Connexion warns once per call that the token endpoint takes JSON and form bodies;
     # that is by design here.
@@ -84,10 +92,19 @@ def create_app(settings: Settings | None = None, spec_path: str | Path | None = 
     )
     # Compact JSON (Connexion's default indents), as m3ter answers and to keep pages small.
     app = connexion.FlaskApp(__name__, specification_dir=str(SPEC_DIR),
-                             jsonifier=Jsonifier(json, separators=(",", ":")))
+                             jsonifier=Jsonifier(json, separators=(",", ":")),
+                             lifespan=saved_at_shutdown(backend.state) if settings.state_file else None)
     with _spec_already_validated(spec_path is None):
         admin_spec = _add_apis(app, spec, settings)
     app.app.extensions[BACKEND_EXTENSION] = backend
+    backend.journal.resolve_operation = operation_resolver(spec["paths"])
+    # Outermost (it answers nothing): keeps the server's own receive, which a dropping fault needs.
+    app.add_middleware(ConnectionHandle, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    cors = CorsPolicy.from_values(settings.cors_origins)
+    if cors is not None:
+        # Added first, so outside the others: their early answers (401, 404, 413...) get it too.
+        app.add_middleware(CorsMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, policy=cors,
+                           excluded_prefix=ADMIN_BASE)
     app.add_middleware(
         MockMiddleware,
         position=MiddlewarePosition.BEFORE_EXCEPTION,
@@ -97,12 +114,23 @@ def create_app(settings: Settings | None = None, spec_path: str | Path | None = 
         quiet=settings.quiet,
         admin_prefix=ADMIN_BASE,
         admin_token=settings.admin_token,
-        public_admin_paths=(ADMIN_BASE + "/downloads/", ADMIN_BASE + "/uploads/", ADMIN_BASE + "/openapi.json"),
+        # /health: probes (a load balancer, a container's health check) carry no token, and it
+        # tells nothing an admin token guards (openapi/admin.yaml, GetHealth).
+        public_admin_paths=(ADMIN_BASE + "/downloads/", ADMIN_BASE + "/uploads/", ADMIN_BASE + "/openapi.json",
+                            ADMIN_BASE + "/health"),
         documents=("/openapi.json", ADMIN_BASE + "/openapi.json"),
     )
+    # Inside MockMiddleware (unknown paths, 405s and the admin token come first), before
+    # everything else: an injected fault never reaches security, validation or a handler.
+    app.add_middleware(FaultInjection, position=MiddlewarePosition.BEFORE_EXCEPTION, backend=backend,
+                       spec_paths=spec["paths"], admin_prefix=ADMIN_BASE,
+                       max_body_bytes=settings.max_body_bytes)
     # Added after MockMiddleware, so inside it: refused requests are logged too.
     app.add_middleware(RequestLimits, position=MiddlewarePosition.BEFORE_EXCEPTION,
                        limits=Limits.from_settings(settings))
+    if settings.state_file:
+        backend.state.open_file(settings.state_file, loaded)
+        app.add_middleware(StateChanges, position=MiddlewarePosition.BEFORE_EXCEPTION, state=backend.state)
     errors.register(app)
     app.backend = backend
     app.settings = settings

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import warnings
+
+from . import about, environment, logs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,11 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     # run of the command; it concerns only tests, never the served mock.
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     parser = argparse.ArgumentParser(prog="m3ter-mock", description="A stateful mock of the m3ter API.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {about.version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the mock over HTTP")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_port, default=4010, help="1-65535; 4010 is where m3ter's SDK tests expect a mock")
-    serve.add_argument("--client", action="append", default=[], metavar="ID:SECRET[:ORG,ORG...]",
+    serve.add_argument("--client", action="append", default=[], metavar="ID:SECRET[:ORG,ORG...]", type=_client,
                        help="accept only these API clients (repeatable; also M3TER_MOCK_CLIENTS)")
     serve.add_argument("--quiet", action="store_true", help="no per-request log lines")
     serve.add_argument("--delivery-attempts", type=int, default=5, metavar="N",
@@ -41,13 +45,32 @@ def main(argv: list[str] | None = None) -> int:
                        help="delivery attempts kept per organization, oldest dropped first (default 10000)")
     serve.add_argument("--retain-export-files", type=_positive, default=100, metavar="N",
                        help="export jobs per organization whose files are kept, oldest dropped first (default 100)")
+    serve.add_argument("--retain-journal", type=_non_negative, default=10_000, metavar="N",
+                       help="requests kept in the request journal (GET /_mock/journal), oldest dropped first; "
+                            "0 turns it off (default 10000)")
+    serve.add_argument("--state-file", metavar="PATH",
+                       help="load the store from PATH at start-up (if it exists) and save it there after changes "
+                            "and at shutdown; a file that is not a whole state file stops start-up")
+    serve.add_argument("--max-snapshots", type=_positive, default=20, metavar="N",
+                       help="named snapshots kept at once (POST /_mock/snapshots); one more is refused (default 20)")
+    serve.add_argument("--cors", action="append", default=[], metavar="ORIGIN|*", type=_origin,
+                       help="let browser pages from ORIGIN (scheme://host[:port]; repeatable) or from any "
+                            "origin (*) read the m3ter API's answers; never /_mock (default: off)")
+    serve.add_argument("--log-format", choices=logs.FORMATS, default="text",
+                       help="text lines, or one JSON object per line (default text)")
     from . import contract, validate
 
     validate.add_arguments(commands.add_parser(
         "validate", help="check an OpenAPI document: openapi-spec-validator and the project's lint"))
     contract.add_arguments(commands.add_parser(
         "contract", help="run the contract suite against a target and print the parity report"))
-    args = parser.parse_args(argv)
+    # Last, so every serve flag (whoever added it) has its M3TER_MOCK_* variable.
+    environment.document(serve)
+    try:
+        args = environment.parse_args(parser, serve, argv, os.environ)
+    except ValueError as exc:
+        print(f"m3ter-mock: {exc}", file=sys.stderr)
+        return 2
 
     if args.command == "serve":
         return serve_forever(args)
@@ -62,24 +85,32 @@ def serve_forever(args) -> int:
     import uvicorn
 
     from .app import create_app
+    from .backend.state import StateFileError
     from .domain.delivery_policy import RetryPolicy
     from .domain.webhook_policy import WebhookPolicy
     from .settings import Settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logs.formatter(args.log_format))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     try:
         settings = Settings.from_environment(
-            args.client, quiet=args.quiet, delivery_attempts=args.delivery_attempts,
+            args.client, environ={}, cors_origins=tuple(args.cors), quiet=args.quiet, delivery_attempts=args.delivery_attempts,
             delivery_base_delay_seconds=args.delivery_backoff, export_dir=args.export_dir,
             admin_token=args.admin_token, webhook_allow=args.webhook_allow,
             max_body_bytes=args.max_body_bytes, retain_events=args.retain_events,
-            retain_delivery_attempts=args.retain_deliveries, retain_export_files=args.retain_export_files)
+            retain_delivery_attempts=args.retain_deliveries, retain_export_files=args.retain_export_files,
+            state_file=args.state_file, max_snapshots=args.max_snapshots, retain_journal=args.retain_journal)
         RetryPolicy(settings.delivery_attempts, settings.delivery_base_delay_seconds)
         WebhookPolicy.from_allow_list(settings.webhook_allow)
     except ValueError as exc:
         print(f"m3ter-mock: {exc}", file=sys.stderr)
         return 2
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except StateFileError as exc:
+        print(f"m3ter-mock: {exc}", file=sys.stderr)
+        return 2
     app.backend.own_addresses.add((args.host, args.port))
     mode = f"{len(settings.clients)} configured client(s)" if settings.clients else "any client id/secret"
     if settings.admin_token_generated:
@@ -89,7 +120,13 @@ def serve_forever(args) -> int:
     control = "admin token required" if settings.admin_token else "open to anyone who reaches the port"
     logging.getLogger("m3ter_mock").info("serving on http://%s:%d (%s; /_mock %s)", args.host, args.port, mode,
                                          control)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    # As JSON, uvicorn's own records go through the same handler (log_config=None leaves
+    # logging as set up here) so that every line is one object.
+    uvicorn_logging = {"log_config": None} if args.log_format == "json" else {}
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, **uvicorn_logging)
+    finally:
+        app.backend.state.close()  # the last save of the state file, if there is one
     return 0
 
 
@@ -100,6 +137,35 @@ def _port(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
     if not 1 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"{value} is out of range; a port is 1-65535")
+    return value
+
+
+def _client(text: str) -> str:
+    from .domain.auth import parse_client_spec
+
+    try:
+        parse_client_spec(text)  # its message names the id, never the secret
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _origin(text: str) -> str:
+    from .domain.cors import parse_origin
+
+    try:
+        return parse_origin(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 0")
     return value
 
 

@@ -36,6 +36,8 @@ class Settings:
     # Webhook deliveries only to these hosts / networks (HOST or CIDR); empty: anywhere
     # that the fixed policy (no link-local, no cloud metadata, never the mock) allows.
     webhook_allow: tuple[str, ...] = ()
+    # Browser origins (or "*") that may read the m3ter API's answers; empty: CORS off.
+    cors_origins: tuple[str, ...] = ()
 
     # -- limits on one request ------------------------------------------------------------
     max_body_bytes: int = 1024 * 1024
@@ -49,19 +51,30 @@ class Settings:
     retain_export_files: int = 100  # export jobs per organization whose files are kept
     retain_download_grants: int = 10_000  # unexpired download URLs, in all
 
+    # -- snapshots and the state file (mockserver/backend/state.py) ------------------------
+    max_snapshots: int = 20  # named snapshots kept at once; one more is a 409
+    # The store is loaded from here at start-up and saved here after changes; None: in memory only.
+    state_file: str | None = None
+    # A change is saved this long after the first unsaved one (changes in between are saved
+    # with it), and at shutdown.
+    state_save_delay_seconds: float = 1.0
+    retain_journal: int = 10_000  # requests in the request journal, in all; 0 turns it off
+
     @classmethod
-    def from_environment(cls, client_specs: list[str] | None = None, **overrides) -> "Settings":
+    def from_environment(cls, client_specs: list[str] | None = None, environ=None, **overrides) -> "Settings":
         """Clients from ``--client`` values plus ``M3TER_MOCK_CLIENTS``; the admin token from
         ``overrides`` or ``M3TER_MOCK_ADMIN_TOKEN``; webhook allow-list entries from both
         ``overrides`` and ``M3TER_MOCK_WEBHOOK_ALLOW``. With clients configured (strict mode)
-        the control plane is never open: without a given token one is generated."""
+        the control plane is never open: without a given token one is generated. ``environ``
+        (default ``os.environ``): the CLI passes ``{}``, having read every variable itself."""
+        environ = os.environ if environ is None else environ
         clients = [parse_client_spec(s) for s in client_specs or []]
-        clients += parse_clients_env(os.environ.get("M3TER_MOCK_CLIENTS", ""))
-        admin_token = overrides.pop("admin_token", None) or os.environ.get(ADMIN_TOKEN_ENV) or None
+        clients += parse_clients_env(environ.get("M3TER_MOCK_CLIENTS", ""))
+        admin_token = overrides.pop("admin_token", None) or environ.get(ADMIN_TOKEN_ENV) or None
         generated = False
         if clients and not admin_token:
             admin_token, generated = secrets.token_urlsafe(24), True
         allow = tuple(overrides.pop("webhook_allow", None) or ())
-        allow += tuple(p for p in os.environ.get(WEBHOOK_ALLOW_ENV, "").replace(",", " ").split() if p)
+        allow += tuple(p for p in environ.get(WEBHOOK_ALLOW_ENV, "").replace(",", " ").split() if p)
         return cls(clients=clients, admin_token=admin_token, admin_token_generated=generated,
                    webhook_allow=allow, **overrides)

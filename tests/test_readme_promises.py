@@ -315,7 +315,8 @@ TABLE_HEADING = "## What the README promises, and the test that proves it"
 README_AREAS = {"intro", "set-up", "client", "serve", "authentication", "organizations", "entities", "lists",
                 "rules between entities", "export schedules", "webhook destinations", "events catalogue", "errors",
                 "events", "notification rules", "deliveries", "signature", "worked example", "clock and admin",
-                "data exports", "running it safely", "known differences", "spec level", "what it serves"}
+                "data exports", "running it safely", "known differences", "spec level", "what it serves",
+                "faults and latency", "request journal", "snapshots and the state file"}
 
 
 def promise_rows() -> list[tuple[str, str, list[tuple[str, str]]]]:

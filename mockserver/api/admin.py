@@ -111,7 +111,10 @@ def _all_orgs_token(org_id: str, cursor: str) -> str:
     return base64.urlsafe_b64encode(org_id.encode()).rstrip(b"=").decode() + "~" + cursor
 
 
-def reset_mock():
+def reset_mock(orgId=None):
+    if orgId is not None:
+        backend().state.reset_organization(orgId)
+        return {"message": f"organization {orgId!r} is empty"}
     backend().reset(keep_clock=True)
     return {"message": "every organization is empty"}
 

@@ -19,6 +19,9 @@
   rebuild and serialise the whole spec on every request.
 * Logs one line per request: method, path, status, milliseconds. Never a header, body or
   query string, nor a download URL's token, so no credential or secret reaches the log.
+* Records each request of the m3ter API in the request journal (``backend.journal``): it
+  keeps references to what passes through (no copy, no decoding); the journal redacts
+  when it is read.
 """
 
 from __future__ import annotations
@@ -212,10 +215,15 @@ class MockMiddleware:
             self.backend.own_addresses.add((server[0], server[1]))
         started = time.perf_counter()
         status_seen = {"status": 0}
+        journaled = self._journal_entry(scope)
+        if journaled is not None:
+            receive = journaled.wrap_receive(receive)
 
         async def send_logged(message):
             if message["type"] == "http.response.start":
                 status_seen["status"] = message["status"]
+            if journaled is not None:
+                journaled.sent(message)
             await send(message)
 
         try:
@@ -225,9 +233,23 @@ class MockMiddleware:
             else:
                 await self._forward(scope, receive, send_logged)
         finally:
+            if journaled is not None:
+                self.backend.journal.record(journaled, time.perf_counter() - started)
             if not self.quiet:
-                access_log.info("%s %s %s %.1fms", scope["method"], self._loggable(scope["path"]),
-                                status_seen["status"], (time.perf_counter() - started) * 1000)
+                path, ms = self._loggable(scope["path"]), (time.perf_counter() - started) * 1000
+                # The same fields again, for ``--log-format json`` (mockserver/logs.py).
+                access_log.info("%s %s %s %.1fms", scope["method"], path, status_seen["status"], ms,
+                                extra={"access": {"method": scope["method"], "path": path,
+                                                  "status": status_seen["status"], "durationMs": round(ms, 1)}})
+
+    def _journal_entry(self, scope: Scope):
+        """A request journal entry for a request of the m3ter API; None for the admin API, the
+        spec documents and the UI (or with the journal off)."""
+        journal = self.backend.journal
+        path = scope["path"]
+        if not journal.enabled or self._is_admin(path) or path.startswith(self.passthrough_prefixes):
+            return None
+        return journal.start(scope)
 
     def _early_answer(self, scope: Scope):
         path = scope["path"]

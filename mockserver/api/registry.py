@@ -8,6 +8,10 @@ other operation of the spec that carries ``x-mock`` gets a handler built from it
 from __future__ import annotations
 
 from . import admin, oauth
+from . import admin_faults
+from . import admin_health
+from . import admin_journal
+from . import admin_state
 from . import resources as r
 from .actions import access as access_actions, platform as platform_actions
 from .crud import handlers_from_spec
@@ -78,6 +82,10 @@ ADMIN_HANDLERS = {
     "InjectExportFault": admin.inject_export_fault,
     **access_actions.ADMIN_HANDLERS,
     **platform_actions.ADMIN_HANDLERS,
+    **admin_faults.ADMIN_HANDLERS,
+    **admin_health.ADMIN_HANDLERS,
+    **admin_journal.ADMIN_HANDLERS,
+    **admin_state.ADMIN_HANDLERS,
 }
 
 

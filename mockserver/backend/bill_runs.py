@@ -805,6 +805,24 @@ class BillRuns:
                 self._set_spent(caller, stored, money(stored.get("amountSpent", 0)) - Decimal(delta))
         self._undo_draws(caller, bill)
 
+    def resume(self, org_id: str) -> None:
+        """Queue again what the organization's stored state implies (after a restore or a load:
+        the queue is not part of the state): a PENDING bill job one second from now, a RUNNING
+        one from where it stood, and the scheduled runs from now."""
+        jobs = self.backend.resources.get("billjobs")
+        now = self.backend.clock.now()
+        for job in list(self.backend.store.peek(org_id, jobs.kind.collection).values()) if jobs else ():
+            if job.get("status") == "PENDING":
+                self.queue.schedule(JobStep(org_id, job["id"]), now + JOB_DELAY)
+            elif job.get("status") == "RUNNING":
+                self.queue.schedule(JobStep(org_id, job["id"]), now)
+        config_service = self.backend.resources.get("organizationconfig")
+        if config_service is not None:
+            config = self.backend.store.peek(org_id, config_service.kind.collection).get(
+                config_service.singleton_id(Caller(org_id, SCHEDULER)))
+            if config is not None:
+                self._schedule_from(org_id, config, now)
+
     # -- scheduled runs -----------------------------------------------------------------
     def _schedule_from(self, org_id: str, config: dict, after: datetime) -> None:
         hours = config.get("scheduledBillInterval") or 0

@@ -45,6 +45,9 @@ class Backend:
         # deliveries never connect to them.
         self.own_addresses: set[tuple[str, int]] = set()
         self.auth = Authenticator(self.clock, self._secret, clients, token_lifetime_seconds)
+        from .journal import RequestJournal
+
+        self.journal = RequestJournal(self.clock, self.settings.retain_journal)
         self.cursors = Cursors(self._secret)
         self._change_listeners: list[Callable[[Caller, ResourceKind, str, dict | None, dict | None], None]] = []
 
@@ -97,6 +100,15 @@ class Backend:
         from .bill_runs import BillRuns
 
         self.bill_runs = BillRuns(self)
+
+        from .state import StateService
+
+        # Snapshots, the state file, one organization's reset; after the workers (it hears them).
+        self.state = StateService(self)
+
+        from .faults import FaultRules
+
+        self.faults = FaultRules(self)
 
     def _build_resources(self, spec: dict | None) -> None:
         """One service per resource key: the hand-made ones above, and one CrudService for
@@ -155,6 +167,8 @@ class Backend:
             worker.clear()
             worker.wait_idle(timeout=10)
         self.store.reset()
+        self.faults.clear()
+        self.journal.clear()
         if not keep_clock:
             self.clock.reset()
 

@@ -166,12 +166,22 @@ class DeliveryWorker:
             rescheduled = self._attempt_once(delivery)
         finally:
             if not rescheduled:
-                with self.backend.store.lock:
-                    lane = (delivery.org_id, delivery.destination_id)
-                    if delivery.epoch == self._waiting_epoch and self._waiting.get(lane, 0) > 0:
-                        self._waiting[lane] -= 1
-                        if not self._waiting[lane]:
-                            del self._waiting[lane]
+                self._no_longer_waiting(delivery)
+
+    def _no_longer_waiting(self, delivery: Delivery) -> None:
+        with self.backend.store.lock:
+            lane = (delivery.org_id, delivery.destination_id)
+            if delivery.epoch == self._waiting_epoch and self._waiting.get(lane, 0) > 0:
+                self._waiting[lane] -= 1
+                if not self._waiting[lane]:
+                    del self._waiting[lane]
+
+    def discard(self, org_ids) -> None:
+        """Drop the deliveries of these organizations that wait to be sent or retried (their
+        state is being replaced: a restore, a reset of one organization). One on the wire
+        finishes."""
+        for delivery in self.queue.discard(lambda d: d.org_id in org_ids):
+            self._no_longer_waiting(delivery)
 
     def _attempt_once(self, delivery: Delivery) -> bool:
         """One attempt; True when another is scheduled."""

@@ -218,6 +218,19 @@ class ExportService:
             return  # a deleted schedule's queued fire finds it gone and is skipped
         self._queue_next_fire(caller.org_id, new, self.backend.clock.now())
 
+    def resume(self, org_id: str) -> None:
+        """Queue again what the organization's stored state implies (after a restore or a load:
+        the queue is not part of the state): each schedule's next fire after now, and every job
+        not finished, to run now (a RUNNING one from the start)."""
+        now = self.backend.clock.now()
+        store = self.backend.store
+        for schedule in list(store.peek(org_id, "dataexportschedules").values()):
+            if schedule.get("cronExpression"):
+                self._queue_next_fire(org_id, schedule, now)
+        for job in list(store.peek(org_id, JOBS).values()):
+            if job["status"] in ("PENDING", "RUNNING"):
+                self.queue.schedule(RunJob(org_id, job["id"]), now)
+
     def _queue_next_fire(self, org_id: str, schedule: dict, after: datetime) -> None:
         at = cron.next_run(schedule["cronExpression"], after)
         self.queue.schedule(FireSchedule(org_id, schedule["id"], schedule["version"], at), at)

@@ -127,6 +127,23 @@ class Store:
     def org_ids(self) -> list[str]:
         return list(self._orgs)
 
+    def existing(self, org_id: str) -> Organization | None:
+        """The organization if it has been written to; None otherwise (and it is not created)."""
+        return self._orgs.get(org_id)
+
+    def replace_org(self, org_id: str, org: Organization | None) -> None:
+        """Put ``org`` in place of the organization, as it is (no copy); None empties it."""
+        with self.lock:
+            if org is None:
+                self._orgs.pop(org_id, None)
+            else:
+                self._orgs[org_id] = org
+
+    def replace_all(self, orgs: dict[str, Organization]) -> None:
+        """Every organization at once, as given (no copy): what a restore or a load puts back."""
+        with self.lock:
+            self._orgs = dict(orgs)
+
     def contents(self) -> dict[str, dict[str, dict[str, dict]]]:
         """A deep copy of everything stored, as plain dicts (organization -> collection ->
         id -> item), whatever the layout: what shows that a refused request changed nothing."""

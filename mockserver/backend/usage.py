@@ -419,6 +419,14 @@ class UsageStore:
             self.queue.schedule(ProcessUpload(grant["orgId"], job["id"]), now + PROCESSING_TIME)
             return self._view(job)
 
+    def resume(self, org_id: str) -> None:
+        """Queue again the uploaded files the organization's stored state has waiting
+        (``running``), each processed one second from now (after a restore or a load: the
+        queue is not part of the state)."""
+        for job in list(self._jobs(org_id).values()):
+            if job["status"] == "running":
+                self.queue.schedule(ProcessUpload(org_id, job["id"]), self.backend.clock.now() + PROCESSING_TIME)
+
     def _process_upload(self, run: ProcessUpload) -> None:
         with self.backend.store.lock:
             job = self._jobs(run.org_id).get(run.job_id)

@@ -43,7 +43,30 @@ class _ClockQueue:
         self._queue: list[_Due] = []  # not yet taken, by due time
         self._seq = itertools.count()
         self._stopping = False
+        self._done_listeners: list[Callable[[], None]] = []
         clock.add_listener(lambda _now: self.wake())
+
+    def add_done_listener(self, listener: Callable[[], None]) -> None:
+        """Called (on the worker's thread) after each item has run, before the worker counts
+        it finished: work done off any request changes state too (the state file saves it)."""
+        self._done_listeners.append(listener)
+
+    def _done(self) -> None:
+        # Before the item counts as finished, so whoever waits for idle sees its effects heard.
+        for listener in self._done_listeners:
+            try:
+                listener()
+            except Exception:  # a listener's bug must not stop the worker
+                log.exception("%s worker: a done listener failed", self._name)
+
+    def _discard_queued(self, drop: Callable[[Any], bool]) -> list:
+        """With the condition held: remove the items not yet due-and-taken that ``drop``
+        selects; returns them."""
+        gone = [due.item for due in self._queue if drop(due.item)]
+        if gone:
+            self._queue = [due for due in self._queue if not drop(due.item)]
+            heapq.heapify(self._queue)
+        return gone
 
     def wake(self) -> None:
         with self._cond:
@@ -100,6 +123,14 @@ class DueWorker(_ClockQueue):
         with self._cond:
             self._queue.clear()
 
+    def discard(self, drop: Callable[[Any], bool]) -> list:
+        """Remove the items not yet started that ``drop`` selects (one organization's, say);
+        returns them. What is running finishes."""
+        with self._cond:
+            gone = self._discard_queued(drop)
+            self._cond.notify_all()
+            return gone
+
     def stop(self) -> None:
         with self._cond:
             self._stopping = True
@@ -119,6 +150,7 @@ class DueWorker(_ClockQueue):
             except Exception:  # a bug in one item must not stop the worker
                 log.exception("%s worker: an item failed", self._name)
             finally:
+                self._done()
                 with self._cond:
                     self._in_flight -= 1
                     self._cond.notify_all()
@@ -180,6 +212,24 @@ class LaneWorker(_ClockQueue):
             self.epoch += 1
             self._cond.notify_all()
 
+    def discard(self, drop: Callable[[Any], bool]) -> list:
+        """Remove the items not yet started that ``drop`` selects, whether due or not; returns
+        them. What is running finishes."""
+        with self._cond:
+            gone = self._discard_queued(drop)
+            for lane in list(self._ready):
+                waiting = self._ready[lane]
+                gone += [item for item in waiting if drop(item)]
+                kept = deque(item for item in waiting if not drop(item))
+                if kept:
+                    self._ready[lane] = kept
+                else:
+                    del self._ready[lane]
+                    if lane in self._runnable:
+                        self._runnable.remove(lane)
+            self._cond.notify_all()
+            return gone
+
     def stop(self) -> None:
         with self._cond:
             self._stopping = True
@@ -226,6 +276,7 @@ class LaneWorker(_ClockQueue):
             except Exception:  # a bug in one item must not stop its lane
                 log.exception("%s worker: an item failed", self._name)
             finally:
+                self._done()
                 with self._cond:
                     self._running.discard(lane)
                     if lane in self._ready:

@@ -238,8 +238,11 @@ class BillingActions:
                           next_token: str | None) -> tuple[list[dict], str | None]:
         with self.backend.store.lock:
             self._account(caller, account_id)
-            return self._page(caller, "bills/accountid", {"accountId": account_id},
-                              lambda bill: bill.get("accountId") == account_id, page_size, next_token)
+            return self._page(
+                caller,
+                "bills/accountid",  # pragma: no mutate: only binds nextToken to this list; any other name does too
+                {"accountId": account_id},
+                lambda bill: bill.get("accountId") == account_id, page_size, next_token)
 
     def latest_bill(self, caller: Caller, account_id: str) -> dict:
         """The account's bill with the latest ``billDate`` (of two on one date, the later stored)."""
@@ -258,8 +261,11 @@ class BillingActions:
                         next_token: str | None) -> tuple[list[dict], str | None]:
         day, freq = rules.parse_date(last_date, "lastDateInBillingPeriod"), rules.period_frequency(frequency)
         with self.backend.store.lock:
-            return self._page(caller, "bills/billingperiod", {"last": day.isoformat(), "frequency": freq},
-                              lambda bill: rules.in_billing_period(bill, day, freq), page_size, next_token)
+            return self._page(
+                caller,
+                "bills/billingperiod",  # pragma: no mutate: only binds nextToken to this list; any other name does too
+                {"last": day.isoformat(), "frequency": freq},
+                lambda bill: rules.in_billing_period(bill, day, freq), page_size, next_token)
 
     # -- bill changes --------------------------------------------------------------------
     def set_status(self, caller: Caller, bill_id: str, status: str) -> dict:
@@ -502,6 +508,16 @@ class BillingActions:
                 ListScope(caller.org_id, jobs.kind.collection, {k: v for k, v in filters.items() if v is not None}),
                 self.backend.store.peek(caller.org_id, jobs.kind.collection), matches, page_size, next_token)
             return [jobs.kind.view(j) for j in items], token
+
+    def resume(self, org_id: str) -> None:
+        """Queue again, from now, the statement jobs the organization's stored state has
+        PENDING (after a restore or a load: the queue is not part of the state)."""
+        jobs = self.backend.resources.get("statementjobs")
+        if jobs is None:
+            return
+        for job in list(self.backend.store.peek(org_id, jobs.kind.collection).values()):
+            if job.get("statementJobStatus") == "PENDING":
+                self.queue.schedule(RunStatementJob(org_id, job["id"]), self.backend.clock.now() + STATEMENT_JOB_TIME)
 
     def _run_statement_job(self, run: RunStatementJob) -> None:
         with self.backend.store.lock:
