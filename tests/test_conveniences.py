@@ -173,7 +173,23 @@ def test_cors_never_applies_to_the_admin_api(guarded):
         answer = preflight(guarded, path, APP_ORIGIN)
         assert not [h for h in answer.headers if h.startswith("access-control-")], path
     clock = guarded.get("/_mock/clock", headers={**ADMIN, "Origin": APP_ORIGIN})
-    assert clock.status_code == 200 and "access-control-allow-origin" not in clock.headers
+    assert clock.status_code == 403 and "access-control-allow-origin" not in clock.headers
+
+
+def test_a_web_page_of_another_origin_cannot_drive_an_open_mocks_admin_api(client, auth):
+    """A cross-site form POST needs no preflight, so CORS cannot stop it: the Origin header does."""
+    created = client.post(f"{BASE}/compoundaggregations", headers=auth, json={
+        "name": "kept", "code": "kept", "calculation": "1", "quantityPerUnit": 1, "rounding": "NONE", "unit": "GiB"})
+    assert created.status_code == 200, created.text
+    for origin in ("https://attacker.example", "null", "http://testserver.attacker.example"):
+        refused = client.post("/_mock/reset", content=b"x", headers={"Origin": origin, "Content-Type": "text/plain"})
+        assert refused.status_code == 403, origin
+        assert refused.json() == {"message": "the admin API does not answer requests from another origin's web page"}
+    assert client.get(f"{BASE}/compoundaggregations/{created.json()['id']}", headers=auth).status_code == 200
+    # the mock's own pages (same origin), tools that send no Origin, and download URLs still work
+    assert client.get("/_mock/clock", headers={"Origin": "http://testserver"}).status_code == 200
+    assert client.get("/_mock/clock").status_code == 200
+    assert client.get("/_mock/health", headers={"Origin": "https://attacker.example"}).status_code == 200
 
 
 def test_cors_is_off_by_default(client, auth):

@@ -34,7 +34,7 @@ import re
 import threading
 import time
 from typing import NamedTuple
-from urllib.parse import parse_qsl, quote, unquote
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -259,6 +259,10 @@ class MockMiddleware:
         raw = scope.get("raw_path") or path.encode("latin-1", "replace")
         if _CONTROL.search(path) or _CONTROL.search(unquote(raw.decode("latin-1"))):
             return 400, {"message": "path: control characters are not allowed"}, {}
+        if self._needs_admin_token(path) and _cross_origin(scope):
+            # A browser sends a cross-site form POST without a preflight, so CORS alone would let
+            # any web page reset an open mock or move its clock; tools send no Origin.
+            return 403, {"message": "the admin API does not answer requests from another origin's web page"}, {}
         if self._admin_token is not None and self._needs_admin_token(path):
             refusal = self._admin_token_refusal(scope)
             if refusal is not None:
@@ -433,3 +437,18 @@ async def _acquire(lock: threading.Lock) -> None:
 
 def _printable(path: str) -> str:
     return _CONTROL.sub("?", path)
+
+
+def _cross_origin(scope: Scope) -> bool:
+    """The request comes from a web page of another origin than the mock's own (its Origin
+    header names another host, or is ``null``)."""
+    origin = host = None
+    for name, value in scope.get("headers") or ():
+        if name == b"origin":
+            origin = value.decode("latin-1").strip()
+        elif name == b"host":
+            host = value.decode("latin-1").strip().lower()
+    if origin is None:
+        return False
+    netloc = urlsplit(origin).netloc.lower() if "://" in origin else ""
+    return not netloc or netloc != host
