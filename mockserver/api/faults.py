@@ -22,6 +22,7 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import send_json
+from .limits import replaying
 from .middleware import RouteTable, compile_routes
 
 # The sleep of a delay; tests put a controllable one here instead of waiting.
@@ -129,7 +130,7 @@ class FaultInjection:
                 body = json.loads(raw) if raw else None
             except (ValueError, RecursionError):
                 body = None
-        return body, _replaying(messages, receive), whole
+        return body, replaying(messages, receive), whole
 
 
 def _under(path: str, prefix: str) -> bool:
@@ -151,17 +152,6 @@ def _may_have_body(scope: Scope) -> bool:
     if length is not None:
         return length > 0
     return any(name == b"transfer-encoding" for name, _ in scope.get("headers") or ())
-
-
-def _replaying(messages: list[Message], receive: Receive) -> Receive:
-    pending = list(messages)
-
-    async def receive_() -> Message:
-        if pending:
-            return pending.pop(0)
-        return await receive()
-
-    return receive_
 
 
 async def _drop(receive: Receive) -> None:

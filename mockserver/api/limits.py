@@ -111,7 +111,7 @@ class RequestLimits:
                 scope = dict(scope)
                 scope["headers"] = [(n, v) for n, v in headers if n != b"transfer-encoding"] + [
                     (b"content-length", str(len(body)).encode())]
-            receive = _replaying([{"type": "http.request", "body": body, "more_body": False}]
+            receive = replaying([{"type": "http.request", "body": body, "more_body": False}]
                                  + [m for m in messages if m["type"] != "http.request"], receive)
         await self.app(scope, receive, send)
 
@@ -132,7 +132,7 @@ def _counting(receive: Receive, limit: int) -> Receive:
     return receive_
 
 
-def _replaying(messages: list[Message], receive: Receive) -> Receive:
+def replaying(messages: list[Message], receive: Receive) -> Receive:
     pending = list(messages)
 
     async def receive_() -> Message:
