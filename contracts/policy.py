@@ -119,6 +119,10 @@ class Knowledge(Protocol):
         """The target's own list (``/meters``) filtered by ``codes`` shows an entity with this
         code (None: the list could not be read)."""
 
+    def stored_meter(self, code: str) -> dict | None:
+        """The Meter with this code as the target's own ``GET /meters`` shows it (None: it
+        shows none, or the list could not be read)."""
+
 
 @dataclass(frozen=True)
 class Request:
@@ -652,6 +656,79 @@ EXPLICIT_RULES += _search_rules() + (
 WITNESSES.setdefault("unknown:bills:billIds", Witness(
     "an id in billIds is not a Bill this run holds (the API has no create operation for bills)",
     _unknown_ids((), "billIds")))
+
+
+# Rules of the action modules that only a request naming an entity the run created reaches (the
+# suite's own generated ids are a 404 first; a plain Schemathesis run reuses the ids its creates
+# returned, contracts/hooks.py): what the action then names in its body must exist too.
+def _group_target_unknown(request: Request, knowledge: Knowledge, quoted: Any) -> bool:
+    body = request.body if isinstance(request.body, dict) else {}
+    target, kind = body.get("targetId"), body.get("targetType")
+    if not isinstance(target, str):
+        return False
+    if kind == "GROUP":
+        return not knowledge.holds("PostResourceGroup", target)
+    if kind == "ITEM":  # an entity of the resource the group's type names (meter: the meters)
+        creates = create_operations(f"{str((request.path or {}).get('type') or '').lower()}s")
+        return not any(knowledge.holds(create, target) for create in creates)
+    return False
+
+
+def _same_ids(body_field: str, path_parameter: str, **also: str) -> Callable[[Request, Knowledge, Any], bool]:
+    """The body's ``body_field`` is the id in the path's ``path_parameter`` (and the body has ``also``)."""
+    def sees(request: Request, knowledge: Knowledge, quoted: Any) -> bool:
+        body = request.body if isinstance(request.body, dict) else {}
+        return (isinstance(body.get(body_field), str) and body[body_field] == (request.path or {}).get(path_parameter)
+                and all(body.get(name) == value for name, value in also.items()))
+
+    return sees
+
+
+WITNESSES.update({
+    "unknown:users:principalId": Witness(
+        "principalId is not an OrgUser this run holds (no API call creates one: users come from accepted "
+        "invitations)", _unknown_ids((), "principalId")),
+    "unknown:resourcegroups:principalId": Witness(
+        "principalId is not a ResourceGroup this run created (PostResourceGroup) and still holds",
+        _unknown_ids("PostResourceGroup", "principalId")),
+    "group_target_unknown": Witness(
+        "targetType GROUP and targetId is not a ResourceGroup this run created and still holds, or targetType "
+        "ITEM and targetId is not an entity this run created of the resource the group's type names",
+        _group_target_unknown),
+    "group_holds_itself": Witness("targetType GROUP and targetId is the group itself (resourceGroupId)",
+                                  _same_ids("targetId", "resourceGroupId", targetType="GROUP")),
+    "unknown:lookuprevisions:revisionId": Witness(
+        "revisionId is not a Lookup Table revision this run created (CreateLookupTableRevision) and still holds",
+        _unknown_ids("CreateLookupTableRevision", "revisionId")),
+    "copy_onto_itself": Witness("revisionId is the source revision itself (lookupTableRevisionId)",
+                                _same_ids("revisionId", "lookupTableRevisionId")),
+})
+EXPLICIT_RULES += (
+    Rule("unknown OrgUser in principalId", ("AddPermissionPolicyToUser",), ("principalId",),
+         (Message(r"principalId: no OrgUser with id ", quotes="principalId"),),
+         "unknown:users:principalId", True, "principalId must name a user of the organization (the spec, in prose)"),
+    Rule("unknown user ResourceGroup in principalId", ("AddPermissionPolicyToUserGroup",), ("principalId",),
+         (Message(r"principalId: no user ResourceGroup with id ", quotes="principalId"),),
+         "unknown:resourcegroups:principalId", True,
+         "principalId must name a user resource group of the organization (the spec, in prose)"),
+    Rule("unknown resource group target", ("AddResourceToGroup",), ("targetId", "targetType"),
+         (Message(r"targetId: no .+ ResourceGroup with id ", quotes="targetId"),
+          Message(r"targetId: no [A-Z][A-Za-z ]* with id ", quotes="targetId")),
+         "group_target_unknown", True,
+         "an ITEM must be a stored entity of the type the group holds, a GROUP a stored group of the same type "
+         "(the spec, in prose)"),
+    Rule("resource group holding itself", ("AddResourceToGroup",), ("targetId", "targetType"),
+         (Message(rf"targetId: ResourceGroup {_QUOTED} holds {_QUOTED} \(or is it\); nesting it would make a cycle"),),
+         "group_holds_itself", False, "a group cannot be nested in itself (the spec: 'whose addition makes no cycle')"),
+    Rule("unknown revision to copy onto", ("CopyLookupTableRevisionData",), ("revisionId",),
+         (Message(r"revisionId: no LookupTableRevision with id ", quotes="revisionId",
+                  tail=rf" in Lookup Table {_QUOTED}"),),
+         "unknown:lookuprevisions:revisionId", True,
+         "revisionId must name a revision of the same Lookup Table (the spec, in prose)"),
+    Rule("revision copied onto itself", ("CopyLookupTableRevisionData",), ("revisionId",),
+         (Message(r"revisionId: names the source revision itself"),),
+         "copy_onto_itself", False, "a revision's data cannot be copied onto itself"),
+)
 # -- usage in, bills out (issue 11): ingest, the usage query, usage exports, bill runs --------
 
 def _measurements(request: Request) -> list[dict]:
@@ -737,7 +814,33 @@ def _preview_shape(request: Request, knowledge: Knowledge, quoted: Any) -> bool:
             or request.get("billFrequencyInterval") is None)
 
 
+# A measurement's data sits under the key of its category (m3ter: MeasurementRequest), and
+# each name must be a data field of that category of the measurement's Meter.
+MEASUREMENT_CATEGORIES = {"who": "WHO", "where": "WHERE", "what": "WHAT", "other": "OTHER", "metadata": "METADATA",
+                          "measure": "MEASURE", "cost": "COST", "income": "INCOME"}
+
+
+def _field_not_of_meter(request: Request, knowledge: Knowledge, quoted: Any) -> bool:
+    for measurement in _measurements(request):
+        code = measurement.get("meter")
+        sent = [(category, name) for key, category in MEASUREMENT_CATEGORIES.items()
+                if isinstance(measurement.get(key), dict) for name in measurement[key]]
+        if not isinstance(code, str) or not sent:
+            continue
+        meter = knowledge.stored_meter(code)
+        if meter is None:
+            continue
+        fields = {(field.get("category"), field.get("code")) for field in meter.get("dataFields") or ()
+                  if isinstance(field, dict)}
+        if any(pair not in fields for pair in sent):
+            return True
+    return False
+
+
 WITNESSES.update({
+    "field_not_of_meter": Witness(
+        "a measurement sends a name under a category (measure.requests) that is not a data field of that "
+        "category of its Meter, as the target's own GET /meters shows the Meter", _field_not_of_meter),
     "undocumented_measurement_key": Witness(
         "a measurement has a key other than the documented uid, meter, account, ts, ets and categories",
         _undocumented_measurement_key),
@@ -781,6 +884,17 @@ EXPLICIT_RULES += (
          "undocumented_measurement_key", False,
          "a measurement holds the documented keys and its data in the categories (m3ter: MeasurementRequest); "
          "the published schema does not close the object, the mock refuses a key it would drop"),
+    Rule("measurement field not of its meter", ("SubmitMeasurements",), ("measurements",),
+         tuple(Message(rf"measurements\[\d+\]\.(?:{'|'.join(MEASUREMENT_CATEGORIES)})\..*: {wording}" + _NOTHING_STORED)
+               for wording in (rf"Meter {_QUOTED} has no [A-Z]+ field {_QUOTED} \(its [A-Z]+ fields: .*\)",
+                               rf"{_QUOTED} is a derived field of Meter {_QUOTED}: its value is calculated, "
+                               r"not submitted",
+                               rf"{_QUOTED} is a [A-Z]+ field of Meter {_QUOTED}, not a [A-Z]+ field \(send it in "
+                               r"[a-z]+\)")),
+         "field_not_of_meter", True,
+         "each value of a measurement names a data field of its Meter under that field's category; an unknown "
+         "name, a name of another category or a derived field's is refused (the spec says so in prose; its "
+         "schema lets the categories hold any name)"),
     Rule("aggregation function for the field type", ("PostUsageDataQuery", "TriggerDataExport"), ("aggregations",),
          (Message(r"aggregations\[\d+\]\.function: [A-Z]+ does not apply to a (?:DIMENSION|MEASURE) field "
                   r"\(use [A-Z]+(?:, [A-Z]+)*\)"),),
@@ -1013,7 +1127,9 @@ def exemptions(*, read_only: bool = False, is_mock: bool = True) -> list[Exempti
             "of a group; a stored singleton's version; opaque cursors on every list; control characters in a "
             "path; ids alone on events, schedule frequencies, event types, the calculation language, "
             "downloadable jobs; the action modules' search language, sort fields, periods, statement job "
-            "filters, invitation expiry and charge amounts), when the suite sees the "
+            "filters, invitation expiry and charge amounts; the principals, resource group targets and lookup "
+            "revisions the access and lookup-table actions name; a measurement's fields on its Meter), when the "
+            "suite sees the "
             "breach itself (the rule's witness) and, for a rule about the request alone, never for the values "
             "of the spec's own examples; m3ter answers these with 400 too. Any other 400 fails."
             + (" The message must also be the rule's own, word for word." if is_mock else

@@ -345,6 +345,20 @@ class RunKnowledge:
         data = body.get("data") if status == 200 and isinstance(body, dict) else None
         return any(isinstance(e, dict) and e.get("code") == code for e in data) if isinstance(data, list) else None
 
+    def stored_meter(self, code: str) -> dict | None:
+        # ``codes`` is split at commas (an array filter), so a code holding one is looked for page by page.
+        query = {"codes": code} if "," not in code else {"pageSize": 100}
+        for _ in range(1000):
+            status, body = self._call("GET", f"/meters?{urlencode(query)}")
+            data = body.get("data") if status == 200 and isinstance(body, dict) else None
+            if not isinstance(data, list):
+                return None
+            found = next((e for e in data if isinstance(e, dict) and e.get("code") == code), None)
+            if found is not None or "codes" in query or not isinstance(body.get("nextToken"), str):
+                return found
+            query = {**query, "nextToken": body["nextToken"]}
+        return None
+
     def saw(self, op_id: str | None, body: Any, list_key: tuple | None = None) -> None:
         """Remember what a 2xx answer shows: a cursor, export jobs that succeeded."""
         if not isinstance(body, dict):
@@ -526,23 +540,7 @@ class Runner:
             self.stats.phase_2xx[phase] += ok
             if ok and phase == "stateful" and "{id}" in case.operation.path:
                 self.stats.linked_2xx += 1
-        if not ok:
-            return
-        method = case.method.upper()
-        if method == "GET":
-            self.knowledge.saw(op_id, _json_body(response), policy.list_key(request_of(case)))
-        elif method == "POST":
-            # What a create made, and what an action made in the same collection (a replaced
-            # account plan, a copied revision): the family's entity, to know and to delete.
-            family = family_of_path(case.operation.path)
-            entity_id = _json_field(response, "id")
-            if family is not None and entity_id:
-                self.tracker.add(family.create, entity_id,
-                                 case.path_parameters if isinstance(case.path_parameters, dict) else None)
-        elif method == "DELETE":
-            entity_id = _json_field(response, "id")
-            if entity_id:
-                self.tracker.discard(entity_id)
+        remember(case, response, self.tracker, self.knowledge)
 
     def validate(self, case, response) -> None:
         case.validate_response(response, additional_checks=self.checks,
@@ -708,6 +706,29 @@ def _item_path(template: str, parameters: dict, entity_id: str) -> str:
     values = {**{k: str(v) for k, v in parameters.items()}, names[-1]: entity_id}
     return _PARAMETER.sub(lambda m: quote(values[m.group(1)], safe="") if m.group(1) in values else m.group(0),
                           template)
+
+
+def remember(case, response, tracker: Tracker, knowledge: RunKnowledge) -> None:
+    """What a 2xx answer tells the policy's witnesses: the cursors and finished export jobs a
+    GET shows, the entity a POST made, the entity a DELETE removed. (The suite's runner and
+    a plain Schemathesis run, ``contracts/hooks.py``, both learn this way.)"""
+    if not 200 <= response.status_code < 300:
+        return
+    method = case.method.upper()
+    if method == "GET":
+        knowledge.saw(operation_id(case), _json_body(response), policy.list_key(request_of(case)))
+    elif method == "POST":
+        # What a create made, and what an action made in the same collection (a replaced
+        # account plan, a copied revision): the family's entity, to know and to delete.
+        family = family_of_path(case.operation.path)
+        entity_id = _json_field(response, "id")
+        if family is not None and entity_id:
+            tracker.add(family.create, entity_id,
+                        case.path_parameters if isinstance(case.path_parameters, dict) else None)
+    elif method == "DELETE":
+        entity_id = _json_field(response, "id")
+        if entity_id:
+            tracker.discard(entity_id)
 
 
 def operation_id(case) -> str | None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import metadata
-
 DISTRIBUTION = "m3ter-mock"
 
 
@@ -11,6 +9,8 @@ def version() -> str:
     """The installed distribution's version: the one source is pyproject.toml, through the
     package metadata, so the two can never disagree. A source tree run without installing
     has no metadata."""
+    from importlib import metadata  # only when asked: it is slow to import
+
     try:
         return metadata.version(DISTRIBUTION)
     except metadata.PackageNotFoundError:

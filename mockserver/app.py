@@ -12,12 +12,15 @@ import json
 
 import connexion
 from connexion.jsonifier import Jsonifier
-import yaml
-from connexion.middleware import MiddlewarePosition
+from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
+from connexion.middleware.routing import RoutingMiddleware
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.resolver import Resolver
 from connexion.spec import OpenAPISpecification
 
 from mockserver.backend.core import Backend
+from mockserver.backend.lenient import lenient_spec
+from mockserver.backend.seeding import read_fixture_file
 from mockserver.backend.state import read_state_file
 from mockserver.domain.clock import Clock
 from mockserver.domain.delivery_policy import RetryPolicy
@@ -26,6 +29,11 @@ from .api import errors
 from .api.admin_journal import operation_resolver
 from .api.context import BACKEND_EXTENSION
 from .api.faults import ConnectionHandle, FaultInjection
+from .api.lenient import lenient_resolver
+from .api.inline_wsgi import InlineWSGI
+from .api.lazy_rules import LazyBuildRule
+from .api.routing import DocumentsOnlySwaggerUI, IndexedRoutingMiddleware
+from .api.security import SECURITY_MAP
 from .api.cors import CorsMiddleware
 from .domain.cors import CorsPolicy
 from .api.limits import Limits, RequestLimits
@@ -43,14 +51,9 @@ ADMIN_SPEC = SPEC_DIR / "admin.yaml"
 ADMIN_BASE = "/_mock"
 
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def load_spec(path: Path = M3TER_SPEC) -> dict:
-    # libyaml's loader when present: the pure-Python one costs most of a second here,
-    # and the mock should start fast.
-    with open(path, encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=_Loader)
+    # From the spec's parsed copy when it is current: parsing the YAML is most of a second.
+    return resources.read_spec(path)
 
 
 @contextlib.contextmanager
@@ -69,12 +72,24 @@ def _spec_already_validated(trusted: bool):
         del OpenAPISpecification._validate_spec  # back to the inherited check
 
 
+def _middlewares() -> list:
+    """Connexion's own stack, with routing that looks up a route instead of trying each in
+    turn, and the documents' middleware entered only for the documents (api/routing.py). A new
+    list per app: Connexion adds the app's own middleware to the list it is given."""
+    replaced = {RoutingMiddleware: IndexedRoutingMiddleware, SwaggerUIMiddleware: DocumentsOnlySwaggerUI}
+    return [replaced.get(layer, layer) for layer in ConnexionMiddleware.default_middlewares]
+
+
 def create_app(settings: Settings | None = None, spec_path: str | Path | None = None) -> connexion.FlaskApp:
     """The mock over ``spec_path`` (default: the m3ter.yaml the package ships)."""
     settings = settings or Settings()
     # First: a state file that cannot be loaded stops start-up before anything else is done.
     loaded = read_state_file(settings.state_file) if settings.state_file else None
+    # So does a seed file that cannot be read; its entities are checked once the backend exists.
+    seeds = [(path, read_fixture_file(path)) for path in settings.seed_files]
     spec = load_spec(Path(spec_path) if spec_path is not None else M3TER_SPEC)
+    if settings.lenient:
+        spec = lenient_spec(spec)  # what m3ter states only in prose, relaxed (backend/lenient.py)
     # Connexion warns once per call that the token endpoint takes JSON and form bodies;
     # that is by design here.
     logging.getLogger("connexion.operations.openapi3").setLevel(logging.ERROR)
@@ -91,11 +106,14 @@ def create_app(settings: Settings | None = None, spec_path: str | Path | None = 
         spec=spec,
     )
     # Compact JSON (Connexion's default indents), as m3ter answers and to keep pages small.
-    app = connexion.FlaskApp(__name__, specification_dir=str(SPEC_DIR),
+    app = connexion.FlaskApp(__name__, specification_dir=str(SPEC_DIR), middlewares=_middlewares(),
+                             security_map=SECURITY_MAP,
                              jsonifier=Jsonifier(json, separators=(",", ":")),
                              lifespan=saved_at_shutdown(backend.state) if settings.state_file else None)
+    app._middleware_app.asgi_app = InlineWSGI(app.app.wsgi_app)
+    app.app.url_rule_class = LazyBuildRule
     with _spec_already_validated(spec_path is None):
-        admin_spec = _add_apis(app, spec, settings)
+        admin_spec = _add_apis(app, spec, settings, backend)
     app.app.extensions[BACKEND_EXTENSION] = backend
     backend.journal.resolve_operation = operation_resolver(spec["paths"])
     # Outermost (it answers nothing): keeps the server's own receive, which a dropping fault needs.
@@ -131,18 +149,22 @@ def create_app(settings: Settings | None = None, spec_path: str | Path | None = 
     if settings.state_file:
         backend.state.open_file(settings.state_file, loaded)
         app.add_middleware(StateChanges, position=MiddlewarePosition.BEFORE_EXCEPTION, state=backend.state)
+    if seeds:
+        # After the state file, so that an organization it filled is not seeded again.
+        backend.seeding.load_files(seeds)
     errors.register(app)
     app.backend = backend
     app.settings = settings
     return app
 
 
-def _add_apis(app: connexion.FlaskApp, spec: dict, settings: Settings) -> dict:
+def _add_apis(app: connexion.FlaskApp, spec: dict, settings: Settings, backend: Backend) -> dict:
     """Adds the m3ter API and, under ``/_mock``, the admin API; returns the admin spec."""
     # Literal path segments win over parameters: Connexion tries routes in the order given.
     app.add_api(
         {**spec, "paths": ordered_paths(spec["paths"])},
-        resolver=Resolver(function_resolver=resolver_for(spec)),
+        resolver=Resolver(function_resolver=lenient_resolver(resolver_for(spec), spec, backend.resources)
+                          if settings.lenient else resolver_for(spec)),
         strict_validation=True,
         validate_responses=settings.validate_responses,
         validator_map=VALIDATOR_MAP,

@@ -12,12 +12,21 @@ import warnings
 from . import about, environment, logs
 
 
+class _Version(argparse.Action):
+    """``--version``, reading the installed version only when asked: the package metadata
+    takes tens of milliseconds to find, on every start otherwise."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog} {about.version()}")
+        parser.exit()
+
+
 def main(argv: list[str] | None = None) -> int:
     # Connexion imports Starlette's test client at start-up, which warns about httpx on every
     # run of the command; it concerns only tests, never the served mock.
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     parser = argparse.ArgumentParser(prog="m3ter-mock", description="A stateful mock of the m3ter API.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {about.version()}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the mock over HTTP")
     serve.add_argument("--host", default="127.0.0.1")
@@ -58,12 +67,22 @@ def main(argv: list[str] | None = None) -> int:
                             "origin (*) read the m3ter API's answers; never /_mock (default: off)")
     serve.add_argument("--log-format", choices=logs.FORMATS, default="text",
                        help="text lines, or one JSON object per line (default text)")
+    serve.add_argument("--lenient", action="store_true",
+                       help="Prism-compatible: any bearer token; an unknown id is answered with a generated "
+                            "entity that is then stored; a PUT needs no version (default: off, faithful to m3ter)")
+    serve.add_argument("--seed", action="append", default=[], metavar="FILE",
+                       help="load this fixture (YAML or JSON; repeatable) into its organizations at start-up; "
+                            "a bad one stops start-up, and nothing of it is loaded")
     from . import contract, validate
 
     validate.add_arguments(commands.add_parser(
         "validate", help="check an OpenAPI document: openapi-spec-validator and the project's lint"))
     contract.add_arguments(commands.add_parser(
         "contract", help="run the contract suite against a target and print the parity report"))
+    from . import seed_command
+
+    seed_command.add_arguments(commands.add_parser(
+        "seed", help="write a fixture of a generated, realistic organization (Faker), for serve --seed"))
     # Last, so every serve flag (whoever added it) has its M3TER_MOCK_* variable.
     environment.document(serve)
     try:
@@ -78,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         return validate.run(args)
     if args.command == "contract":
         return contract.run(args)
+    if args.command == "seed":
+        return seed_command.run(args)
     return 2
 
 
@@ -85,6 +106,7 @@ def serve_forever(args) -> int:
     import uvicorn
 
     from .app import create_app
+    from .backend.seeding import SeedFileError
     from .backend.state import StateFileError
     from .domain.delivery_policy import RetryPolicy
     from .domain.webhook_policy import WebhookPolicy
@@ -100,7 +122,8 @@ def serve_forever(args) -> int:
             admin_token=args.admin_token, webhook_allow=args.webhook_allow,
             max_body_bytes=args.max_body_bytes, retain_events=args.retain_events,
             retain_delivery_attempts=args.retain_deliveries, retain_export_files=args.retain_export_files,
-            state_file=args.state_file, max_snapshots=args.max_snapshots, retain_journal=args.retain_journal)
+            state_file=args.state_file, max_snapshots=args.max_snapshots, retain_journal=args.retain_journal,
+            seed_files=tuple(args.seed), lenient=args.lenient)
         RetryPolicy(settings.delivery_attempts, settings.delivery_base_delay_seconds)
         WebhookPolicy.from_allow_list(settings.webhook_allow)
     except ValueError as exc:
@@ -108,11 +131,13 @@ def serve_forever(args) -> int:
         return 2
     try:
         app = create_app(settings)
-    except StateFileError as exc:
+    except (StateFileError, SeedFileError) as exc:
         print(f"m3ter-mock: {exc}", file=sys.stderr)
         return 2
     app.backend.own_addresses.add((args.host, args.port))
     mode = f"{len(settings.clients)} configured client(s)" if settings.clients else "any client id/secret"
+    if settings.lenient:
+        mode += "; lenient: any bearer token, unknown ids generated"
     if settings.admin_token_generated:
         # Printed once, on stdout only (never through the log): the one way to learn it.
         print(f"m3ter-mock: admin token for /_mock (generated; pass --admin-token to choose one): "

@@ -39,3 +39,47 @@ def spec_path(name: str = "m3ter.yaml") -> Path:
 
 def contracts_dir() -> Path:
     return _directory(CONTRACTS_PACKAGE)
+
+
+# -- the parsed copies of the specs -------------------------------------------------------------
+# Parsing m3ter.yaml is most of a second (libyaml scans it, but Python builds every node);
+# the same document as JSON loads in a twentieth of that. Each YAML spec may have a parsed
+# copy beside it (``m3ter.parsed.json``: the YAML file's SHA-256 and the document), written by
+# ``tools/parsed_specs.py``. The YAML file stays the one source: a copy whose hash does not
+# match it is ignored, and tests/test_spec.py fails until the copy is written again.
+
+def parsed_copy_path(path: Path) -> Path:
+    return path.with_name(path.stem + ".parsed.json")
+
+
+def read_spec(path: Path) -> dict:
+    """The document of the YAML spec at ``path``, from its parsed copy when that is current."""
+    import hashlib
+    import json
+
+    raw = path.read_bytes()
+    copy = parsed_copy_path(path)
+    if copy.is_file():
+        with open(copy, encoding="utf-8") as handle:
+            parsed = json.load(handle)
+        if parsed.get("sha256") == hashlib.sha256(raw).hexdigest():
+            return parsed["document"]
+    import yaml
+
+    return yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def write_parsed_copy(path: Path) -> Path:
+    import hashlib
+    import json
+
+    import yaml
+
+    raw = path.read_bytes()
+    document = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    copy = parsed_copy_path(path)
+    # Compact, one line: it is read by programs only; json.dumps refuses what JSON cannot
+    # hold (a YAML date), so a copy is never a lossy one.
+    copy.write_text(json.dumps({"sha256": hashlib.sha256(raw).hexdigest(), "document": document},
+                               separators=(",", ":"), ensure_ascii=False) + "\n", encoding="utf-8")
+    return copy

@@ -59,6 +59,12 @@ class Settings:
     # with it), and at shutdown.
     state_save_delay_seconds: float = 1.0
     retain_journal: int = 10_000  # requests in the request journal, in all; 0 turns it off
+    # Prism-compatible: any bearer token, every id names an entity, prose-only rules relaxed
+    # (mockserver/backend/lenient.py).
+    lenient: bool = False
+    # Fixture files (YAML or JSON) loaded into their organizations at start-up, in order
+    # (mockserver/backend/seeding.py); an organization the state file filled is left as it is.
+    seed_files: tuple[str, ...] = ()
 
     @classmethod
     def from_environment(cls, client_specs: list[str] | None = None, environ=None, **overrides) -> "Settings":

@@ -5,10 +5,8 @@ import logging
 
 import pytest
 
-from mockserver.app import create_app
 from mockserver.settings import Settings
 from tests.support import leaks
-from tests.support.server import serve_in_thread
 
 
 class AccessLogRecorder(logging.Handler):
@@ -79,18 +77,28 @@ def make_settings(**overrides) -> Settings:
     return settings
 
 
+# The session's mock is the m3ter_mock pytest plugin's (mockserver/pytest_plugin.py), built
+# with this project's settings; the fixtures below are the names this suite's tests use for it.
+
 @pytest.fixture(scope="session")
-def shared_app():
-    return create_app(make_settings())
+def m3ter_mock_settings():
+    return make_settings()
+
+
+@pytest.fixture(scope="session")
+def m3ter_mock_server(m3ter_mock_server):
+    leaks.remember_client(m3ter_mock_server.client_id, m3ter_mock_server.client_secret)
+    return m3ter_mock_server
 
 
 @pytest.fixture
-def app(shared_app):
-    """One app for the in-process tests (building one takes most of a second), emptied and
-    with a running clock before each test."""
-    shared_app.backend.reset()
-    shared_app.backend.deliveries.local_answer = None  # a test seam one test may have left set
-    return shared_app
+def app(m3ter_mock_server):
+    """The session's mock (building one takes most of a second), for in-process calls: emptied
+    and with a running clock before each test."""
+    backend = m3ter_mock_server.backend
+    backend.reset()
+    backend.deliveries.local_answer = None  # a test seam one test may have left set
+    return m3ter_mock_server.app
 
 
 @pytest.fixture
@@ -119,20 +127,24 @@ def auth(client):
 ORG = "e2e-org-0001"
 
 
-@pytest.fixture(scope="module")
-def live_app():
-    return create_app(make_settings())
+@pytest.fixture
+def live_app(m3ter_mock_server):
+    """The same app as ``app``, served over HTTP at ``live_url``; not emptied by itself (the
+    tests that use it reset it first), but without the test seam an in-process test may have
+    left set (deliveries answered without being sent)."""
+    m3ter_mock_server.backend.deliveries.local_answer = None
+    return m3ter_mock_server.app
 
 
-@pytest.fixture(scope="module")
-def live_url(live_app):
-    with serve_in_thread(live_app) as url:
-        yield url
+@pytest.fixture(scope="session")
+def live_url(m3ter_mock_server):
+    return m3ter_mock_server.url
 
 
 @pytest.fixture
 def sdk(live_url, live_app, monkeypatch):
-    """The official m3ter SDK, configured only by its environment variables."""
+    """The official m3ter SDK, configured only by its environment variables, on organization
+    ``ORG`` of the emptied session mock."""
     import m3ter
 
     live_app.backend.reset()

@@ -279,6 +279,7 @@ EVERY_FLAG = [  # the README's serve flags, each with its variable
     ("M3TER_MOCK_CORS", "http://localhost:3000 https://app.example", ["--cors", "http://localhost:3000",
                                                                        "--cors", "https://app.example"]),
     ("M3TER_MOCK_LOG_FORMAT", "json", ["--log-format", "json"]),
+    ("M3TER_MOCK_LENIENT", "yes", ["--lenient"]),
 ]
 
 

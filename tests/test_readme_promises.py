@@ -316,7 +316,8 @@ README_AREAS = {"intro", "set-up", "client", "serve", "authentication", "organiz
                 "rules between entities", "export schedules", "webhook destinations", "events catalogue", "errors",
                 "events", "notification rules", "deliveries", "signature", "worked example", "clock and admin",
                 "data exports", "running it safely", "known differences", "spec level", "what it serves",
-                "faults and latency", "request journal", "snapshots and the state file"}
+                "faults and latency", "request journal", "snapshots and the state file", "seed data", "pytest plugin",
+                "plain Schemathesis", "lenient mode"}
 
 
 def promise_rows() -> list[tuple[str, str, list[tuple[str, str]]]]:

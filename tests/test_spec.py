@@ -176,3 +176,32 @@ def test_the_admin_route_that_accepts_an_invitation_takes_any_organization_id(cl
     again = client.post(f"/_mock{org}/invitations/{invited.json()['id']}/accept")
     assert again.status_code == 409 and set(again.json()) == {"message"}
     assert client.post(f"/_mock{org}/invitations/no-such-invitation/accept").status_code == 404
+
+
+@pytest.mark.parametrize("name", ["m3ter.yaml", "admin.yaml"])
+def test_the_parsed_copy_of_each_spec_is_current(name):
+    """The mock starts from the parsed copy (mockserver/resources.py read_spec); after an edit
+    to the YAML, run tools/parsed_specs.py."""
+    import hashlib
+    import json
+
+    import yaml
+
+    from mockserver.resources import parsed_copy_path, spec_path
+
+    path = spec_path(name)
+    copy = json.loads(parsed_copy_path(path).read_text(encoding="utf-8"))
+    assert copy["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest(), \
+        f"{name} changed since its parsed copy was written: run tools/parsed_specs.py"
+    assert copy["document"] == yaml.load(path.read_bytes(), Loader=yaml.CSafeLoader)
+
+
+def test_a_stale_parsed_copy_is_ignored(tmp_path):
+    from mockserver.resources import read_spec, write_parsed_copy
+
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text("openapi: 3.0.3\ninfo: {title: one, version: '1'}\npaths: {}\n")
+    write_parsed_copy(spec)
+    assert read_spec(spec)["info"]["title"] == "one"
+    spec.write_text("openapi: 3.0.3\ninfo: {title: two, version: '1'}\npaths: {}\n")
+    assert read_spec(spec)["info"]["title"] == "two"  # the YAML file wins over a stale copy

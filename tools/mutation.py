@@ -7,6 +7,7 @@ Run it with the test venv and the ``mutation`` extra (``pip install -e '.[test,m
     .venv/bin/python tools/mutation.py backend/store           # one module (or package) only
     .venv/bin/python tools/mutation.py domain --again          # re-test last run's survivors
     .venv/bin/python tools/mutation.py backend --sample 10     # every 10th mutant: an estimate
+    .venv/bin/python tools/mutation.py backend --sample 10 --offset 5   # another, disjoint estimate
     .venv/bin/python tools/mutation.py all --report --diffs    # the last results, with diffs
 
 mutmut's own settings (what is mutated, which tests run) are in ``[tool.mutmut]`` in
@@ -198,6 +199,9 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once (default 2)")
     parser.add_argument("--sample", type=int, metavar="N",
                         help="a fresh run of every N-th mutant of each file only: an estimate, much sooner")
+    parser.add_argument("--offset", type=int, default=0, metavar="K",
+                        help="with --sample: start at each file's K-th mutant, for a sample disjoint "
+                             "from an earlier one (after killing its survivors, a new sample is the fair estimate)")
     options = parser.parse_args()
     os.chdir(ROOT)
 
@@ -224,7 +228,7 @@ def main() -> int:
                 # mutmut makes mutants only as part of a run: ask for one that does not exist.
                 run_mutmut(["mockserver.no-such-mutant"], options.jobs, generate_only=True)
                 names = [name for statuses in results(options.area).values()
-                         for name in sorted(statuses, key=_natural)[::options.sample]]
+                         for name in sorted(statuses, key=_natural)[options.offset::options.sample]]
                 if not names:
                     sys.exit(f"no mutants were made; see {MUTANTS / 'mutation-run.log'}")
                 sampled.write_text("\n".join(names) + "\n")

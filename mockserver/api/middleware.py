@@ -40,6 +40,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .context import BACKEND_SCOPE_KEY
 from .errors import send_json
+from .routing import SegmentIndex
 
 access_log = logging.getLogger("m3ter_mock.access")
 
@@ -151,33 +152,16 @@ def _segments(path: str) -> list[str]:
 
 class RouteTable:
     """``match_route`` without trying every route on every request (the whole spec has
-    about 190 templates). Routes are grouped by segment count and, within a group, by the
-    literal at one position where every route of the group has a literal (the one that
-    tells most of them apart); a path is tried only against its group's routes, in the
-    routes' order."""
+    about 190 templates): only the templates whose literal segments fit the path are tried,
+    in the routes' order (``routing.SegmentIndex``)."""
 
     def __init__(self, routes: list[Route]):
         self.routes = list(routes)
-        by_count: dict[int, list[tuple[Route, list[str]]]] = {}
-        for route in self.routes:
-            parts = _segments(route.template)
-            by_count.setdefault(len(parts), []).append((route, parts))
-        self._groups: dict[int, tuple[int | None, dict[str | None, list[Route]]]] = {}
-        for count, members in by_count.items():
-            literal = [k for k in range(count) if all("{" not in parts[k] for _, parts in members)]
-            position = max(literal, key=lambda k: len({parts[k] for _, parts in members}), default=None)
-            buckets: dict[str | None, list[Route]] = {}
-            for route, parts in members:
-                buckets.setdefault(None if position is None else parts[position], []).append(route)
-            self._groups[count] = (position, buckets)
+        self._index = SegmentIndex([_segments(route.template) for route in self.routes])
 
     def match(self, path: str) -> Route | None:
-        parts = _segments(path)
-        group = self._groups.get(len(parts))
-        if group is None:
-            return None
-        position, buckets = group
-        for route in buckets.get(None if position is None else parts[position], ()):
+        for number in self._index.candidates(_segments(path)):
+            route = self.routes[number]
             if route.regex.match(path):
                 return route
         return None
@@ -222,8 +206,13 @@ class MockMiddleware:
         async def send_logged(message):
             if message["type"] == "http.response.start":
                 status_seen["status"] = message["status"]
-            if journaled is not None:
+            if journaled is not None and not status_seen.get("journaled"):
                 journaled.sent(message)
+                if message["type"] == "http.response.body" and not message.get("more_body", False):
+                    # Before the answer's last byte leaves: a client that reads the journal
+                    # once it has its answer finds its own request there.
+                    self.backend.journal.record(journaled, time.perf_counter() - started)
+                    status_seen["journaled"] = True
             await send(message)
 
         try:
@@ -233,7 +222,7 @@ class MockMiddleware:
             else:
                 await self._forward(scope, receive, send_logged)
         finally:
-            if journaled is not None:
+            if journaled is not None and not status_seen.get("journaled"):  # no whole answer was sent
                 self.backend.journal.record(journaled, time.perf_counter() - started)
             if not self.quiet:
                 path, ms = self._loggable(scope["path"]), (time.perf_counter() - started) * 1000

@@ -11,6 +11,7 @@ from . import admin, oauth
 from . import admin_faults
 from . import admin_health
 from . import admin_journal
+from . import admin_seed
 from . import admin_state
 from . import resources as r
 from .actions import access as access_actions, platform as platform_actions
@@ -85,6 +86,7 @@ ADMIN_HANDLERS = {
     **admin_faults.ADMIN_HANDLERS,
     **admin_health.ADMIN_HANDLERS,
     **admin_journal.ADMIN_HANDLERS,
+    **admin_seed.ADMIN_HANDLERS,
     **admin_state.ADMIN_HANDLERS,
 }
 

@@ -350,34 +350,39 @@ class _BulkChecker:
         return None
 
 
-_BULK_CHECKERS: dict[int, tuple[dict, _BulkChecker | None]] = {}
+_BULK_CHECKERS: dict[int, tuple[dict, t.Any]] = {}
 _VALIDATORS: dict[int, tuple[dict, t.Any]] = {}
+_PARAMETER_VALIDATORS: dict[int, tuple[dict, t.Any]] = {}
+
+
+def _once_per_schema(cache: dict, schema: dict, build: t.Callable[[dict], t.Any]) -> t.Any:
+    """What ``build`` makes of ``schema``, made once for the app's life: building a validator
+    per request was a measured share of every request's cost. Keyed by identity (Connexion
+    hands each operation's resolved schema over on every request); the entry keeps the schema
+    alive so that its id is not reused."""
+    entry = cache.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        if len(cache) > 4096:
+            cache.clear()
+        entry = cache[id(schema)] = (schema, build(schema))
+    return entry[1]
+
+
+def _bulk_checker_of(subschema: dict) -> _BulkChecker | None:
+    try:
+        return _BulkChecker(subschema)
+    except Exception:  # noqa: BLE001 - a schema it cannot take: Python validates alone
+        return None
 
 
 def bulk_checker(subschema: dict) -> _BulkChecker | None:
-    # Keyed by identity: Connexion hands each operation's resolved schema over on every
-    # request; the entry keeps the schema alive so that its id is not reused.
     if jsonschema_rs is None:
         return None
-    entry = _BULK_CHECKERS.get(id(subschema))
-    if entry is None or entry[0] is not subschema:
-        try:
-            checker = _BulkChecker(subschema)
-        except Exception:  # noqa: BLE001 - a schema it cannot take: Python validates alone
-            checker = None
-        if len(_BULK_CHECKERS) > 1024:
-            _BULK_CHECKERS.clear()
-        entry = _BULK_CHECKERS[id(subschema)] = (subschema, checker)
-    return entry[1]
+    return _once_per_schema(_BULK_CHECKERS, subschema, _bulk_checker_of)
 
 
 def request_validator(schema: dict):
-    entry = _VALIDATORS.get(id(schema))
-    if entry is None or entry[0] is not schema:
-        if len(_VALIDATORS) > 1024:
-            _VALIDATORS.clear()
-        entry = _VALIDATORS[id(schema)] = (schema, MockRequestValidator(schema, format_checker=FORMAT_CHECKER))
-    return entry[1]
+    return _once_per_schema(_VALIDATORS, schema, lambda s: MockRequestValidator(s, format_checker=FORMAT_CHECKER))
 
 
 # -- messages ---------------------------------------------------------------------------
@@ -500,6 +505,10 @@ class FormBodyValidator(FormDataValidator):
         return None
 
 
+def _parameter_validator(schema: dict) -> Draft4Validator:
+    return _once_per_schema(_PARAMETER_VALIDATORS, schema, lambda s: Draft4Validator(s, format_checker=FORMAT_CHECKER))
+
+
 class NamedParameterValidator(ParameterValidator):
     """Query, path and header errors as ``<name>: <reason>`` on one line (Connexion's text is
     the whole multi-line schema dump, without the parameter's name)."""
@@ -510,8 +519,7 @@ class NamedParameterValidator(ParameterValidator):
             return None
         if value is None:
             return f"{param['name']}: required {parameter_type} parameter is missing" if param.get("required") else None
-        schema = param.get("schema", param)
-        error = next(Draft4Validator(schema, format_checker=FORMAT_CHECKER).iter_errors(value), None)
+        error = next(_parameter_validator(param.get("schema", param)).iter_errors(value), None)
         return f"{param['name']}: {_reason(error, [param['name'], *error.absolute_path])}" if error else None
 
 

@@ -6,8 +6,11 @@ Nothing here imports Flask or Connexion.
 
 from __future__ import annotations
 
+import contextlib
+import random
 import secrets
 import threading
+import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
@@ -37,6 +40,9 @@ class Backend:
         # once would lose time (or move it "backwards" and fail).
         self._clock_change = threading.RLock()
         self.store = Store()
+        self._id_source: Callable[[], str] | None = None  # see new_id
+        # The lenient mode's unknown ids (backend/lenient.py); None: the faithful default.
+        self.lenient = None
         self._secret = secrets.token_bytes(32)
         # Deliveries carry this id (header ``X-m3ter-mock-delivery``) and the HTTP layer
         # refuses requests that carry it, so a webhook can never drive the mock itself.
@@ -49,6 +55,10 @@ class Backend:
 
         self.journal = RequestJournal(self.clock, self.settings.retain_journal)
         self.cursors = Cursors(self._secret)
+        if self.settings.lenient:  # a nextToken the list did not issue reads as the first page
+            from .lenient import LenientCursors
+
+            self.cursors = LenientCursors(self._secret)
         self._change_listeners: list[Callable[[Caller, ResourceKind, str, dict | None, dict | None], None]] = []
 
         # Imported here: the resource modules need Backend's type only for hints.
@@ -106,6 +116,16 @@ class Backend:
         # Snapshots, the state file, one organization's reset; after the workers (it hears them).
         self.state = StateService(self)
 
+        if self.settings.lenient:
+            from .lenient import LenientEntities
+
+            self.lenient = LenientEntities(self)
+
+        from .seeding import Seeding
+
+        # Fixture files and the Faker generator, through the services above.
+        self.seeding = Seeding(self)
+
         from .faults import FaultRules
 
         self.faults = FaultRules(self)
@@ -125,7 +145,12 @@ class Backend:
         keys = set(self.shapes) | set(self.resources)
         for key, shape in self.shapes.items():
             if key not in self.resources:
-                self.resources[key] = CrudService(self, catalog.kind_for(shape, catalog.RESOURCES.get(key), keys))
+                declaration = catalog.RESOURCES.get(key)
+                if self.settings.lenient and declaration is not None:
+                    from .lenient import relaxed
+
+                    declaration = relaxed(declaration)
+                self.resources[key] = CrudService(self, catalog.kind_for(shape, declaration, keys))
         # resource key -> (referring service, field), to refuse deleting what is referenced.
         self._referrers: dict[str, list[tuple[CrudService, str]]] = {}
         for service in self.resources.values():
@@ -159,6 +184,24 @@ class Backend:
                     raise MockError.conflict(
                         f"{kind.label} {entity['id']!r} is referenced by {service.kind.label} {other['id']!r} "
                         f"({name}); delete that or change its {name} first")
+
+    def new_id(self) -> str:
+        """The id of a new stored entity: a random UUID4, or the next of a seeded sequence
+        while ``ids_from`` is in force (generated seed data gets the same ids for one seed)."""
+        source = self._id_source
+        return source() if source is not None else str(uuid.uuid4())
+
+    @contextlib.contextmanager
+    def ids_from(self, seed: int):
+        """New entities' ids from a sequence fixed by ``seed``, for the block. Its caller holds
+        the store lock, so no other request takes ids from the sequence meanwhile."""
+        numbers = random.Random(f"m3ter-mock ids {seed}")
+        previous, self._id_source = self._id_source, (
+            lambda: str(uuid.UUID(int=numbers.getrandbits(128), version=4)))
+        try:
+            yield
+        finally:
+            self._id_source = previous
 
     def reset(self, keep_clock: bool = False) -> None:
         """Empty every organization and drop pending deliveries; unless ``keep_clock``, put

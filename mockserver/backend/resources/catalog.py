@@ -33,7 +33,6 @@ A resource that the spec serves with ``x-mock`` and that has no entry here is st
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -241,7 +240,8 @@ def _checked_prepare(shape: Shape, declaration: Declaration) -> Prepare:
                     + (f" (given: {', '.join(given)})" if given else ""))
         for name, (_, natural_key) in declaration.parts.items():
             if isinstance(fields.get(name), list):
-                fields[name] = [_with_id(item, natural_key, (existing or {}).get(name)) for item in fields[name]]
+                fields[name] = [_with_id(item, natural_key, (existing or {}).get(name), backend.new_id)
+                                for item in fields[name]]
         if declaration.prepare is not None:
             # A custom step may read what the fields reference: check them first, so a missing
             # one is the 400 naming the field rather than a 404 of the entity read.
@@ -252,13 +252,13 @@ def _checked_prepare(shape: Shape, declaration: Declaration) -> Prepare:
     return prepare
 
 
-def _with_id(item: Any, natural_key: str, stored: Any) -> Any:
+def _with_id(item: Any, natural_key: str, stored: Any, new_id: Callable[[], str]) -> Any:
     if not isinstance(item, dict) or "id" in item:
         return item
     for old in stored if isinstance(stored, list) else ():
         if isinstance(old, dict) and natural_key in item and old.get(natural_key) == item[natural_key]:
             return {"id": old["id"], **item}
-    return {"id": str(uuid.uuid4()), **item}
+    return {"id": new_id(), **item}
 
 
 def kind_for(shape: Shape, declaration: Declaration | None, resource_keys: set[str]) -> ResourceKind:
