@@ -293,7 +293,7 @@ def test_a_stopped_due_worker_has_ended_its_thread():
 def test_a_stopped_lane_worker_has_ended_its_dispatcher():
     clock = Clock(datetime(2026, 3, 1, tzinfo=timezone.utc))
     ran = []
-    worker = LaneWorker(clock, "pinned-lanes", ran.append, lane_of=lambda item: item)
+    worker = LaneWorker(clock, "pinned-lanes", ran.append, lane_of=lambda item: item, max_lanes=1)
     worker.schedule("first", clock.now())
     assert worker.wait_idle() and ran == ["first"]
     assert alive("m3ter-mock-pinned-lanes")

@@ -153,9 +153,15 @@ def _instant(value: str | None) -> datetime | None:
     return bill_rules.instant_of(value) if value else None
 
 
+def _start_day(account_plan: dict) -> date:
+    """The day an account plan starts (its startDate was checked when it was saved)."""
+    return periods.parse_day(account_plan["startDate"],
+                             "startDate")  # pragma: no mutate: names the field in an error a saved startDate never raises
+
+
 def _active(entity: dict, service: tuple[datetime, datetime]) -> tuple[datetime, datetime] | None:
     """The part of ``service`` in which the entity (startDate, optional endDate) runs."""
-    start = _instant(entity.get("startDate")) or service[0]
+    start = _instant(entity.get("startDate")) or service[0]  # pragma: no mutate: every billed entity has a startDate
     end = _instant(entity.get("endDate")) or service[1]
     return periods.overlap((start, end), service)
 
@@ -163,7 +169,8 @@ def _active(entity: dict, service: tuple[datetime, datetime]) -> tuple[datetime,
 # -- the organization's billing data, read once per step ------------------------------------
 
 class OrgData:
-    """The entities a bill run reads, grouped for lookups; read with the store locked."""
+    """The entities a bill run reads, grouped for lookups; read with the store locked. A
+    lookup by a field that is absent (None) finds nothing, as an unknown id does."""
 
     def __init__(self, backend, org_id: str):
         self.backend = backend
@@ -175,7 +182,7 @@ class OrgData:
 
         def grouped(key: str, by: str) -> dict[str, list[dict]]:
             out: dict[str, list[dict]] = {}
-            for item in (peek(key).values() if key in backend.resources else ()):
+            for item in peek(key).values():
                 if item.get(by):
                     out.setdefault(item[by], []).append(item)
             return out
@@ -186,8 +193,7 @@ class OrgData:
         self.products = peek("products")
         self.aggregations = peek("aggregations")
         self.compound_aggregations = peek("compoundaggregations")
-        self.currencies = {c.get("code"): c for c in peek("picklists/currency").values()} \
-            if "picklists/currency" in backend.resources else {}
+        self.currencies = {c.get("code"): c for c in peek("picklists/currency").values()}
         self.account_plans = grouped("accountplans", "accountId")
         self.plan_pricings = grouped("pricings", "planId")
         self.template_pricings = grouped("pricings", "planTemplateId")
@@ -206,13 +212,14 @@ class OrgData:
         if account_plan.get("planId"):
             plan = self.plans.get(account_plan["planId"])
             return [plan] if plan else []
-        links = self.group_links.get(account_plan.get("planGroupId") or "", [])
-        return [self.plans[link["planId"]] for link in links if link.get("planId") in self.plans]
+        links = self.group_links.get(account_plan.get("planGroupId"), [])
+        found = (self.plans.get(link.get("planId")) for link in links)
+        return [plan for plan in found if plan is not None]
 
     def schedule_of(self, account_plan: dict) -> tuple[str, int] | None:
         """(billFrequency, billFrequencyInterval) of the account plan's (first) plan template."""
         for plan in self.plans_of(account_plan):
-            template = self.templates.get(plan.get("planTemplateId", ""))
+            template = self.templates.get(plan.get("planTemplateId"))
             if template:
                 return template.get("billFrequency", "MONTHLY"), int(template.get("billFrequencyInterval") or 1)
         return None
@@ -417,7 +424,7 @@ class BillRuns:
     def _period(self, data: OrgData, account: dict, account_plan: dict, frequency: str, interval: int,
                 request: dict, day: date) -> tuple[date, date]:
         if frequency == periods.AD_HOC:
-            start = periods.parse_day(account_plan["startDate"], "startDate")
+            start = _start_day(account_plan)
             return start, max(day + timedelta(days=1), start + timedelta(days=1))
         epoch = periods.epoch_for(frequency, account_plan, account, request, data.config)
         return periods.period_containing(day, frequency, interval, epoch)
@@ -542,7 +549,7 @@ class BillRuns:
             if window is None:
                 continue
             for plan in data.plans_of(account_plan):
-                template = data.templates.get(plan.get("planTemplateId", ""))
+                template = data.templates.get(plan.get("planTemplateId"))
                 if template is None:
                     continue
                 currency = currency or template.get("currency")
@@ -566,13 +573,13 @@ class BillRuns:
         bill's period the account plan covers (usage is measured there); ``full_period``: the
         whole billing period (standing charges and minimums are prorated to ``window``)."""
         money = data.money(template.get("currency"))
-        product = data.products.get(template.get("productId", "")) or {}
+        product = data.products.get(template.get("productId")) or {}
         items = self._usage_items(data, account, plan, template, window)
         usage = pricing.usage_lines(items, window, already=self._already(data, account, account_plan, window),
                                     money=money)
-        totals: dict[str, Decimal] = {}
+        totals = {item.pricing.get("id"): Decimal(0) for item in items}  # a pricing without usage has no line
         for line in usage:
-            totals[line.get("pricingId")] = totals.get(line.get("pricingId"), Decimal(0)) + money_of(line)
+            totals[line.get("pricingId")] += money_of(line)
         active = (window[0], window[1] if window[1] < full_period[1] else None)
         index = self._bill_index(data, account, account_plan, unit)
         lines = pricing.standing_charge_lines(plan, template, full_period, bill_index=index, active=active,
@@ -580,8 +587,7 @@ class BillRuns:
         lines += usage
         lines += pricing.minimum_spend_lines(
             plan, template, sum(totals.values(), Decimal(0)), full_period,
-            pricing_totals=[(item.pricing, totals.get(item.pricing.get("id"), Decimal(0)))
-                            for item in _unique_pricings(items)],
+            pricing_totals=[(item.pricing, totals[item.pricing.get("id")]) for item in _unique_pricings(items)],
             bill_index=index, active=active, org_config=data.config, money=money)
         shown = {"productId": product.get("id"), "productName": product.get("name"),
                  "productCode": product.get("code"), "planId": plan["id"]}
@@ -593,8 +599,7 @@ class BillRuns:
         if unit.frequency not in periods.FREQUENCIES or not account_plan.get("startDate"):
             return None
         epoch = periods.epoch_for(unit.frequency, account_plan, account, data.config)
-        first = periods.period_index(periods.parse_day(account_plan["startDate"], "startDate"), unit.frequency,
-                                     unit.interval, epoch)
+        first = periods.period_index(_start_day(account_plan), unit.frequency, unit.interval, epoch)
         return max(0, periods.period_index(unit.start, unit.frequency, unit.interval, epoch) - first)
 
     def _pricings(self, data: OrgData, plan: dict, template: dict,
@@ -611,7 +616,7 @@ class BillRuns:
                 if not target:
                     continue
                 key = (target, json.dumps(pricing_entity.get("segment") or {}, sort_keys=True))
-                score = (rank, pricing_entity.get("startDate", ""), pricing_entity)
+                score = (rank, pricing_entity["startDate"], pricing_entity)  # startDate: required of every Pricing
                 if key not in chosen or score[:2] > chosen[key][:2]:
                     chosen[key] = score
         return [score[2] for score in chosen.values()]
@@ -628,8 +633,8 @@ class BillRuns:
                 claimed.setdefault(_target(entity), set()).add(_segment_key(entity["segment"]))
         for entity in chosen:
             target = _target(entity)
-            aggregation = data.aggregations.get(entity.get("aggregationId") or "") \
-                or data.compound_aggregations.get(entity.get("compoundAggregationId") or "") or {}
+            aggregation = data.aggregations.get(entity.get("aggregationId")) \
+                or data.compound_aggregations.get(entity.get("compoundAggregationId")) or {}
 
             def item(segment, quantity):
                 return pricing.PricedUsage(entity, segment, quantity, product_id=template.get("productId"),
@@ -689,17 +694,18 @@ class BillRuns:
 
     @staticmethod
     def _billing_plan_frequency(data: OrgData, commitment: dict) -> tuple[str, int] | None:
-        plan = data.plans.get(commitment.get("billingPlanId") or "")
-        template = data.templates.get((plan or {}).get("planTemplateId", ""))
+        plan = data.plans.get(commitment.get("billingPlanId"))
+        template = data.templates.get((plan or {}).get("planTemplateId"))
         if template is None:
             return None
         return template.get("billFrequency", "MONTHLY"), int(template.get("billFrequencyInterval") or 1)
 
     def _draw_balances(self, data: OrgData, account: dict, priced: Priced, bill_period,
                        given_back: dict) -> None:
+        # A balance in another currency draws nothing: pricing.balance_lines draws only the
+        # charges in the balance's own currency.
         balances = [{**b, "amount": money(b.get("amount", 0)) + given_back.get(b["id"], Decimal(0))}
-                    for b in self._current(data, "balances", data.balances.get(account["id"], []))
-                    if b.get("currency", priced.currency) == priced.currency]
+                    for b in self._current(data, "balances", data.balances.get(account["id"], []))]
         if not balances:
             return
         lines, drawn = pricing.balance_lines(balances, priced.lines, bill_period, money=data.money(priced.currency))

@@ -37,14 +37,13 @@ class NotificationEngine:
             extra={"notification": notification,
                    "triggeringEvent": {"id": trigger["id"], "eventName": trigger["eventName"],
                                        "eventTime": trigger["eventTime"]}})
-        caller = Caller(org_id, "m3ter-mock")
         for config in list(self.backend.store.peek(org_id, "integrationconfigs").values()):
             if (config["entityType"].lower() == "notification" and config.get("entityId") == rule["id"]
                     and config["enabled"] and config["destination"].lower() == "webhook"
                     and config.get("destinationId")):
                 webhook = self.backend.store.peek(org_id, "webhooks").get(config["destinationId"])
                 if webhook is not None and webhook["active"]:
-                    self.backend.deliveries.enqueue(caller, public_view(fired), config, webhook,
+                    self.backend.deliveries.enqueue(org_id, public_view(fired), config, webhook,
                                                     after_failure=trigger["eventName"] == "integration.perform.error")
 
 

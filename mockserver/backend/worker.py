@@ -166,7 +166,7 @@ class LaneWorker(_ClockQueue):
     """
 
     def __init__(self, clock, name: str, handle: Callable[[Any], None],
-                 lane_of: Callable[[Any], Hashable], max_lanes: int = 32):
+                 lane_of: Callable[[Any], Hashable], max_lanes: int):
         if max_lanes < 1:
             raise ValueError("max_lanes must be at least 1")
         super().__init__(clock, name, handle)

@@ -634,7 +634,9 @@ def group_permissions(backend: "Backend", caller: Caller, group_type: str, group
         ids = [p["id"] for p in policies.entities(caller.org_id) if p["id"] in linked or _names_group(p, group_id)]
         name = policies.kind.collection_name(None)
         items, token = backend.paginate(
-            ListScope(caller.org_id, name, {"resourceGroup": f"{group_type}/{group_id}"}),
+            ListScope(caller.org_id, name, {
+                "resourceGroup":  # pragma: no mutate: only a key of the filters nextToken is bound to; any name binds alike
+                f"{group_type}/{group_id}"}),
             backend.store.peek(caller.org_id, name), lambda entity: True, page_size, next_token,
             candidate_ids=ids)
         return [policies.kind.view(item) for item in items], token

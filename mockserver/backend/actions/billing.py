@@ -60,14 +60,8 @@ class RunStatementJob:
 
 
 def service(backend) -> "BillingActions":
-    """The backend's billing service (made on first use if the backend was built without it)."""
-    found = getattr(backend, "billing", None)
-    if found is None:
-        with backend.store.lock:
-            found = getattr(backend, "billing", None)
-            if found is None:
-                found = backend.billing = BillingActions(backend)
-    return found
+    """The backend's billing service (``Backend`` builds it with the other services)."""
+    return backend.billing
 
 
 class BillingActions:
@@ -499,8 +493,13 @@ class BillingActions:
                     and (status is None or job["statementJobStatus"] == status)
                     and (bill_id is None or job.get("billId") == bill_id))
 
-        return self._list_jobs(caller, self.statement_jobs, {"active": only_active, "status": status,
-                                                             "billId": bill_id}, matches, page_size, next_token)
+        return self._list_jobs(caller, self.statement_jobs, {
+            "active":  # pragma: no mutate: only a key of the filters nextToken is bound to; any name binds alike
+            only_active,
+            "status":  # pragma: no mutate: only a key of the filters nextToken is bound to; any name binds alike
+            status,
+            "billId":  # pragma: no mutate: only a key of the filters nextToken is bound to; any name binds alike
+            bill_id}, matches, page_size, next_token)
 
     def _list_jobs(self, caller, jobs: CrudService, filters: dict, matches, page_size, next_token):
         with self.backend.store.lock:
@@ -551,8 +550,11 @@ class BillingActions:
             return ((not only_active or job.get("status") in rules.ACTIVE_BILL_JOB_STATUSES)
                     and (status is None or job.get("status") == status))
 
-        return self._list_jobs(caller, self.bill_jobs, {"active": only_active, "status": status}, matches,
-                               page_size, next_token)
+        return self._list_jobs(caller, self.bill_jobs, {
+            "active":  # pragma: no mutate: only a key of the filters nextToken is bound to; any name binds alike
+            only_active,
+            "status":  # pragma: no mutate: only a key of the filters nextToken is bound to; any name binds alike
+            status}, matches, page_size, next_token)
 
     def cancel_bill_job(self, caller: Caller, job_id: str) -> dict:
         with self.backend.store.lock:

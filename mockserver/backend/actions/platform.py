@@ -597,13 +597,14 @@ def available_config(system_name: str | None, entity_type: str | None) -> dict:
 def marketplace_usage(backend, caller: Caller, filters: dict, page_size: int | None,
                       next_token: str | None) -> tuple[list[dict], str | None]:
     """Usage reported to marketplaces by Bill integration runs: the mock runs none, so the
-    list is always empty (a nextToken is still checked)."""
-    name = "marketplaceusagereports"
-    with backend.store.lock:
-        return backend.paginate(ListScope(caller.org_id, name, {k: v for k, v in filters.items() if v is not None}),
-                                backend.store.peek(caller.org_id,
-                                                   name),  # pragma: no mutate: never stored: any name reads as empty
-                                lambda _: True, page_size, next_token)
+    list is always empty. A nextToken is still checked: as this list never issues one, each
+    is refused (as altered, or another list's)."""
+    if next_token:
+        backend.cursors.decode(
+            ListScope(caller.org_id, "marketplaceusagereports",  # pragma: no mutate: no token is valid for any scope
+                      filters),
+            next_token)
+    return [], None
 
 
 # == external mappings ==========================================================================
