@@ -31,7 +31,7 @@ from .api.context import BACKEND_EXTENSION
 from .api.faults import ConnectionHandle, FaultInjection
 from .api.lenient import lenient_resolver
 from .api.inline_wsgi import InlineWSGI
-from .api.lazy_rules import LazyBuildRule
+from .api.startup import LazyBuildRule, faster_spec_copies
 from .api.routing import DocumentsOnlySwaggerUI, IndexedRoutingMiddleware
 from .api.security import SECURITY_MAP
 from .api.cors import CorsMiddleware
@@ -70,6 +70,9 @@ def _spec_already_validated(trusted: bool):
         yield
     finally:
         del OpenAPISpecification._validate_spec  # back to the inherited check
+
+
+faster_spec_copies()
 
 
 def _middlewares() -> list:

@@ -317,7 +317,7 @@ README_AREAS = {"intro", "set-up", "client", "serve", "authentication", "organiz
                 "events", "notification rules", "deliveries", "signature", "worked example", "clock and admin",
                 "data exports", "running it safely", "known differences", "spec level", "what it serves",
                 "faults and latency", "request journal", "snapshots and the state file", "seed data", "pytest plugin",
-                "plain Schemathesis", "lenient mode"}
+                "plain Schemathesis", "lenient mode", "speed"}
 
 
 def promise_rows() -> list[tuple[str, str, list[tuple[str, str]]]]:
