@@ -564,3 +564,18 @@ def test_a_token_lifetime_from_the_settings_is_the_one_tokens_get(short_token_ap
     assert client.get(f"/organizations/{ORG}/products", headers=bearer).status_code == 200
     backend.change_clock(advance_seconds=2)
     assert client.get(f"/organizations/{ORG}/products", headers=bearer).status_code == 401
+
+
+def test_a_date_range_filter_takes_its_start_and_leaves_out_its_end(api):
+    account = api.account("acme")
+    ids = {}
+    for end in ("2026-01-01", "2026-02-01", "2026-03-01"):
+        ids[end] = api.ok("post", "/commitments", {"accountId": account["id"], "amount": 10, "currency": "USD",
+                                                   "startDate": "2025-01-01", "endDate": end})["id"]
+
+    def listed(**query) -> list[str]:
+        return [c["id"] for c in api.ok("get", "/commitments", **query)["data"]]
+
+    assert listed(endDateStart="2026-02-01") == [ids["2026-02-01"], ids["2026-03-01"]]
+    assert listed(endDateEnd="2026-02-01") == [ids["2026-01-01"]]
+    assert listed(endDateStart="2026-01-15", endDateEnd="2026-03-01") == [ids["2026-02-01"]]

@@ -107,7 +107,8 @@ def test_a_whole_store_snapshot_counts_organizations_and_everything_stored_and_t
     # The 3 products and their 3 created Events.
     assert before == {"name": "before", "scope": "store", "takenAt": "2026-03-01T00:00:00.000Z", "organizations": 2,
                       "items": 6, "measurements": 0}
-    started = fresh.ok("post", "/dataexports/adhoc", {"sourceType": "OPERATIONAL", "operationalDataTypes": ["PRODUCTS"]})
+    started = fresh.ok("post", "/dataexports/adhoc",
+                       {"sourceType": "OPERATIONAL", "operationalDataTypes": ["PRODUCTS"]})
     fresh.app.backend.change_clock(advance_seconds=5)
     url = fresh.ok("get", f"/dataexports/jobs/{started['jobId']}/getdownloadurl")["url"]
     assert fresh.client.get(urlsplit(url).path).status_code == 200
@@ -128,7 +129,8 @@ def test_a_whole_store_restore_queues_again_the_work_of_every_organization_whate
     fresh.app.backend.change_clock(freeze=True, at="2026-03-01T00:00:00Z")
     # A download URL first (kept outside every organization), then the organization emptied
     # and written again: the store now holds that space before the organization.
-    started = fresh.ok("post", "/dataexports/adhoc", {"sourceType": "OPERATIONAL", "operationalDataTypes": ["PRODUCTS"]})
+    started = fresh.ok("post", "/dataexports/adhoc",
+                       {"sourceType": "OPERATIONAL", "operationalDataTypes": ["PRODUCTS"]})
     fresh.app.backend.change_clock(advance_seconds=5)
     fresh.ok("get", f"/dataexports/jobs/{started['jobId']}/getdownloadurl")
     admin(fresh, "post", "reset", 200, params={"orgId": ORG})

@@ -156,7 +156,7 @@ def _instant(value: str | None) -> datetime | None:
 def _start_day(account_plan: dict) -> date:
     """The day an account plan starts (its startDate was checked when it was saved)."""
     return periods.parse_day(account_plan["startDate"],
-                             "startDate")  # pragma: no mutate: names the field in an error a saved startDate never raises
+                             "startDate")  # pragma: no mutate: the field of an error a saved startDate never gives
 
 
 def _active(entity: dict, service: tuple[datetime, datetime]) -> tuple[datetime, datetime] | None:

@@ -208,7 +208,7 @@ class Backend:
         the clock back on real time."""
         for worker in self.workers():
             worker.clear()
-            worker.wait_idle(timeout=10)
+            worker.wait_idle(timeout=10)  # pragma: no mutate: the bound matters only if a worker's item hangs
         self.store.reset()
         self.faults.clear()
         self.journal.clear()

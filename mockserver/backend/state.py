@@ -372,7 +372,7 @@ class StateFile:
             self._closed = True
             self._cond.notify_all()
         if self._thread is not None:
-            self._thread.join(timeout=60)  # pragma: no mutate: the saver ends at once when closed; this bounds a hung disk
+            self._thread.join(timeout=60)  # pragma: no mutate: the saver ends at once when closed; this bounds a hang
         if self.save():
             log.info("state saved to %r", str(self.path))
 

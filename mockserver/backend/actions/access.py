@@ -635,7 +635,7 @@ def group_permissions(backend: "Backend", caller: Caller, group_type: str, group
         name = policies.kind.collection_name(None)
         items, token = backend.paginate(
             ListScope(caller.org_id, name, {
-                "resourceGroup":  # pragma: no mutate: only a key of the filters nextToken is bound to; any name binds alike
+                "resourceGroup":  # pragma: no mutate: a key of the filters nextToken is bound to; any name binds alike
                 f"{group_type}/{group_id}"}),
             backend.store.peek(caller.org_id, name), lambda entity: True, page_size, next_token,
             candidate_ids=ids)

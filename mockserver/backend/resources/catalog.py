@@ -269,7 +269,7 @@ def kind_for(shape: Shape, declaration: Declaration | None, resource_keys: set[s
     filters.update(declaration.filters)
     parents = []
     for parameter in shape.scope:
-        prefix = shape.key[:shape.key.index("{" + parameter + "}")].rstrip("/")
+        prefix = shape.key[:shape.key.index("/{" + parameter + "}")]
         if prefix in resource_keys:
             parents.append((parameter, prefix))
     default = None
