@@ -156,6 +156,10 @@ def test_a_revisions_update_keeps_its_item_count_and_status(api):
     updated = api.ok("put", base, {"name": "Renamed", "fields": FIELDS, "keys": ["customer"],
                                    "version": api.ok("get", base)["version"]})
     assert (updated["name"], updated["itemCount"], updated["status"]) == ("Renamed", 2, "DRAFT")
+    api.ok("put", f"{base}/status", {"status": "PUBLISHED"})
+    published = api.ok("put", base, {"name": "Again", "fields": FIELDS, "keys": ["customer"],
+                                     "version": api.ok("get", base)["version"]})
+    assert (published["name"], published["itemCount"], published["status"]) == ("Again", 2, "PUBLISHED")
 
 
 def test_writing_one_entry_answers_with_the_datas_new_version(api):
