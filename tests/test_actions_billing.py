@@ -22,6 +22,7 @@ from mockserver.app import load_spec
 from mockserver.backend.actions import billing
 from mockserver.backend.crud import Caller
 from tests.conftest import bearer_for
+from tests.support.org_calls import OrgCalls
 
 METHODS = ("get", "put", "post", "delete", "patch")
 ORG = "org-billing"
@@ -38,19 +39,15 @@ SPEC = load_spec()
 OPERATIONS = _operations(SPEC)
 
 
-class Api:
+class Api(OrgCalls):
+    org = ORG
+
     def __init__(self, app):
         self.app = app
         self.backend = app.backend
         self.client = app.test_client()
         self.auth = bearer_for(self.client)
         self.caller = Caller(ORG, CLIENT)
-
-    def call(self, method: str, path: str, body=None, **query):
-        kwargs = {"headers": self.auth, "params": {k: v for k, v in query.items() if v is not None}}
-        if body is not None:
-            kwargs["json"] = body
-        return getattr(self.client, method)(f"/organizations/{ORG}{path}", **kwargs)
 
     def ok(self, operation_id: str, method: str, path: str, body=None, **query):
         response = self.call(method, path, body, **query)

@@ -18,13 +18,16 @@ from mockserver.backend.actions import billing
 from mockserver.backend.crud import Caller
 from mockserver.domain.errors import MockError
 from tests.conftest import bearer_for
+from tests.support.org_calls import OrgCalls
 
 ORG = "org-pinned-billing"
 CLIENT = "test-client"
 FROZEN_AT = datetime(2024, 11, 5, 9, 30, tzinfo=timezone.utc)
 
 
-class Api:
+class Api(OrgCalls):
+    org = ORG
+
     def __init__(self, app):
         self.backend = app.backend
         self.client = app.test_client()
@@ -35,16 +38,6 @@ class Api:
     def service(self) -> billing.BillingActions:
         return billing.service(self.backend)
 
-    def call(self, method: str, path: str, body=None, **query):
-        kwargs = {"headers": self.auth, "params": query}
-        if body is not None:
-            kwargs["json"] = body
-        return getattr(self.client, method)(f"/organizations/{ORG}{path}", **kwargs)
-
-    def ok(self, method: str, path: str, body=None, **query):
-        response = self.call(method, path, body, **query)
-        assert response.status_code == 200, response.text
-        return response.json()
 
     def account(self, code: str) -> dict:
         return self.ok("post", "/accounts", {"name": code.title(), "code": code, "emailAddress": f"{code}@example.com"})

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from mockserver.backend import bill_runs
+from tests.support.org_calls import OrgCalls
 
 ORG = "org-pinned-billruns"
 YEAR_CHECKED = ("lastDateInBillingPeriod", "billDate", "dueDate", "externalInvoiceDate", "yearEpoch", "monthEpoch",
@@ -34,23 +35,15 @@ CONFIG = {"currency": "USD", "dayEpoch": "2022-01-01", "weekEpoch": "2022-01-04"
           "yearEpoch": "2022-01-01", "timezone": "UTC", "daysBeforeBillDue": 1}
 
 
-class World:
+class World(OrgCalls):
+    org = ORG
+
     def __init__(self, app, client, auth):
         self.app = app
         self.client = client
         self.auth = auth
         app.backend.change_clock(freeze=True, at="2024-04-02T00:00:00Z")
 
-    def call(self, method: str, path: str, body=None, **query):
-        kwargs = {"headers": self.auth, "params": {k: v for k, v in query.items() if v is not None}}
-        if body is not None:
-            kwargs["json"] = body
-        return getattr(self.client, method)(f"/organizations/{ORG}{path}", **kwargs)
-
-    def ok(self, method: str, path: str, body=None, **query):
-        response = self.call(method, path, body, **query)
-        assert response.status_code == 200, (method, path, response.status_code, response.text)
-        return response.json()
 
     def advance(self, seconds: float) -> None:
         self.app.backend.change_clock(advance_seconds=seconds)

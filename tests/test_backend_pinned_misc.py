@@ -27,26 +27,19 @@ from mockserver.backend.crud import Caller
 from mockserver.domain import signing
 from mockserver.domain.errors import MockError
 from tests.conftest import make_settings
+from tests.support.org_calls import OrgCalls
 from tests.support.receiver import receiving
 
 ORG = "org-pinned-misc"
 CLIENT = "test-client"
 
 
-class Api:
+class Api(OrgCalls):
+    org = ORG
+
     def __init__(self, app, client, auth):
         self.app, self.backend, self.client, self.auth = app, app.backend, client, auth
 
-    def call(self, method: str, path: str, body=None, **query):
-        kwargs = {"headers": self.auth, "params": query}
-        if body is not None:
-            kwargs["json"] = body
-        return getattr(self.client, method)(f"/organizations/{ORG}{path}", **kwargs)
-
-    def ok(self, method: str, path: str, body=None, **query):
-        response = self.call(method, path, body, **query)
-        assert response.status_code == 200, (method, path, response.status_code, response.text)
-        return response.json()
 
     def refused(self, status: int, method: str, path: str, body=None, **query) -> str:
         response = self.call(method, path, body, **query)

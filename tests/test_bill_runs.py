@@ -15,11 +15,14 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import bearer_for
+from tests.support.org_calls import OrgCalls
 
 ORG = "org-bill-runs"
 
 
-class World:
+class World(OrgCalls):
+    org = ORG
+
     def __init__(self, app, client, auth):
         self.app = app
         self.client = client
@@ -27,16 +30,6 @@ class World:
         app.backend.change_clock(freeze=True, at="2024-04-02T00:00:00Z")
 
     # -- calls --------------------------------------------------------------------------
-    def call(self, method: str, path: str, body=None, **query):
-        kwargs = {"headers": self.auth, "params": {k: v for k, v in query.items() if v is not None}}
-        if body is not None:
-            kwargs["json"] = body
-        return getattr(self.client, method)(f"/organizations/{ORG}{path}", **kwargs)
-
-    def ok(self, method: str, path: str, body=None, **query):
-        response = self.call(method, path, body, **query)
-        assert response.status_code == 200, (method, path, response.status_code, response.text)
-        return response.json()
 
     def fails(self, expected: int, method: str, path: str, body=None) -> str:
         response = self.call(method, path, body)

@@ -1,0 +1,22 @@
+"""Calls of one organization's m3ter API through an in-process test client, for the test
+modules that drive a scenario step by step. A class using it sets ``org`` and has ``client``
+and ``auth`` (the bearer header)."""
+
+from __future__ import annotations
+
+
+class OrgCalls:
+    org: str
+
+    def call(self, method: str, path: str, body=None, **query):
+        """``path`` under ``/organizations/{org}``; query values that are None are left out."""
+        kwargs = {"headers": self.auth, "params": {k: v for k, v in query.items() if v is not None}}
+        if body is not None:
+            kwargs["json"] = body
+        return getattr(self.client, method)(f"/organizations/{self.org}{path}", **kwargs)
+
+    def ok(self, method: str, path: str, body=None, **query):
+        """The JSON of a call that must answer 200."""
+        response = self.call(method, path, body, **query)
+        assert response.status_code == 200, (method, path, response.status_code, response.text)
+        return response.json()
