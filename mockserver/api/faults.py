@@ -19,10 +19,10 @@ from __future__ import annotations
 import asyncio
 import json
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .errors import send_json
-from .limits import replaying
+from .limits import read_messages_up_to, replaying
 from .middleware import RouteTable, compile_routes
 
 # The sleep of a delay; tests put a controllable one here instead of waiting.
@@ -110,19 +110,8 @@ class FaultInjection:
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body_bytes:
             return None, receive, False
-        messages: list[Message] = []
-        size, whole = 0, False
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                break
-            size += len(message.get("body", b""))
-            if size > self.max_body_bytes:
-                break
-            if not message.get("more_body", False):
-                whole = True
-                break
+        messages, size = await read_messages_up_to(receive, self.max_body_bytes)
+        whole = messages[-1]["type"] == "http.request" and size <= self.max_body_bytes
         body = None
         if whole:
             raw = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")

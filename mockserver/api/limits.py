@@ -94,18 +94,10 @@ class RequestLimits:
                 return
             receive = _counting(receive, limits.max_body_bytes)
         else:  # chunked (or HTTP/2 without Content-Length); a GET's empty body comes at once
-            messages, size = [], 0
-            while True:
-                message = await receive()
-                messages.append(message)
-                if message["type"] != "http.request":
-                    break
-                size += len(message.get("body", b""))
-                if size > limits.max_body_bytes:
-                    await _answer(send, 413, body_too_large_message(limits.max_body_bytes))
-                    return
-                if not message.get("more_body", False):
-                    break
+            messages, size = await read_messages_up_to(receive, limits.max_body_bytes)
+            if size > limits.max_body_bytes:
+                await _answer(send, 413, body_too_large_message(limits.max_body_bytes))
+                return
             body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
             if body:
                 scope = dict(scope)
@@ -130,6 +122,21 @@ def _counting(receive: Receive, limit: int) -> Receive:
         return message
 
     return receive_
+
+
+async def read_messages_up_to(receive: Receive, limit: int) -> tuple[list[Message], int]:
+    """A request's messages up to the end of its body, or up to the one that takes the body
+    past ``limit`` bytes (never further), and the body bytes read."""
+    messages: list[Message] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages, size
+        size += len(message.get("body", b""))
+        if size > limit or not message.get("more_body", False):
+            return messages, size
 
 
 def replaying(messages: list[Message], receive: Receive) -> Receive:
