@@ -569,3 +569,11 @@ def test_a_url_target_needs_credentials_and_writes_only_where_allowed(monkeypatc
     monkeypatch.setenv("M3TER_CONTRACT_ALLOW_WRITES", "0")
     assert url_target().writes is False
     assert is_loopback("http://localhost:1") and is_loopback("http://[::1]:1") and not is_loopback("https://10.0.0.1")
+
+
+def test_the_readme_lists_every_written_out_rule():
+    """contracts/README.md's table of written-out rules names each of ``policy.EXPLICIT_RULES``
+    (the derived ones are described there per kind)."""
+    text = (ROOT / "contracts" / "README.md").read_text()
+    listed = {line.split("|")[1].strip() for line in text.splitlines() if line.lstrip().startswith("| ")}
+    assert sorted({rule.name for rule in policy.EXPLICIT_RULES} - listed) == []
