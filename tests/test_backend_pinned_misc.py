@@ -27,31 +27,16 @@ from mockserver.backend.crud import Caller
 from mockserver.domain import signing
 from mockserver.domain.errors import MockError
 from tests.conftest import make_settings
-from tests.support.org_calls import OrgCalls
+from tests.support.org_calls import AppCalls
 from tests.support.receiver import receiving
 
 ORG = "org-pinned-misc"
 CLIENT = "test-client"
 
 
-class Api(OrgCalls):
+class Api(AppCalls):
     org = ORG
 
-    def __init__(self, app, client, auth):
-        self.app, self.backend, self.client, self.auth = app, app.backend, client, auth
-
-
-    def refused(self, status: int, method: str, path: str, body=None, **query) -> str:
-        response = self.call(method, path, body, **query)
-        assert response.status_code == status, (method, path, response.status_code, response.text)
-        return response.json()["message"]
-
-    def account(self, code: str, **fields) -> dict:
-        return self.ok("post", "/accounts", {"name": code.title(), "code": code,
-                                             "emailAddress": f"{code}@example.com", **fields})
-
-    def advance(self, seconds: float) -> None:
-        self.backend.change_clock(advance_seconds=seconds)
 
     def webhook(self, url: str, secret: str = "pinned-misc-secret") -> dict:
         return self.ok("post", "/integrationdestinations/webhooks", {

