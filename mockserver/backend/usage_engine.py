@@ -40,7 +40,7 @@ class UsageEngine:
 
     # How many (meter, period) series are kept, the most recently used; each holds a list
     # per column asked for: about 8 bytes per measurement and column.
-    SERIES_KEPT = 16
+    SERIES_KEPT = 16  # pragma: no mutate  a bound on memory; answers are the same
 
     def __init__(self, backend):
         self.backend = backend
@@ -55,7 +55,7 @@ class UsageEngine:
         return self.backend.store.peek(org_id, self.backend.resources[key].kind.collection)
 
     def _select(self, org_id: str, meter_id: str, start_ms: int, end_ms: int,
-                accounts: Iterable[str] | None) -> Iterable:
+                accounts: Iterable[str] | None) -> list:
         return self.backend.usage.select(org_id, meter_id, start_ms, end_ms, accounts)
 
     def _series(self, org_id: str, meter_id: str, start_ms: int, end_ms: int,
@@ -75,11 +75,11 @@ class UsageEngine:
         series = usage.Series(self._select(org_id, meter_id, start_ms, end_ms, codes))
         if table is None:
             return series
-        for stale in [k for k, (ref, _, _) in self._kept.items() if ref() is None]:
-            del self._kept[stale]  # an organization reset or restored since
+        for stale in [k for k, (ref, _, _) in self._kept.items() if ref() is None]:  # pragma: no mutate  memory only
+            del self._kept[stale]  # pragma: no mutate  memory only: a stale entry never matches (an organization reset or restored since)
         self._kept[key] = (weakref.ref(table), count, series)
-        while len(self._kept) > self.SERIES_KEPT:
-            self._kept.popitem(last=False)
+        while len(self._kept) > self.SERIES_KEPT:  # pragma: no mutate  a bound on memory; answers are the same
+            self._kept.popitem(last=False)  # pragma: no mutate  as above
         return series
 
     # -- quantities for bills ------------------------------------------------------------------
@@ -107,8 +107,6 @@ class UsageEngine:
     def _raw_values(self, org_id: str, aggregation: dict, account_code: str, start_ms: int, end_ms: int
                     ) -> tuple[dict[Segment | None, Decimal | None], list]:
         measurements = self._select(org_id, aggregation["meterId"], start_ms, end_ms, [account_code])
-        if not isinstance(measurements, list):
-            measurements = list(measurements)
         try:
             return rules.values_by_segment(aggregation, measurements), measurements
         except MockError as error:
