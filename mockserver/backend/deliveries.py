@@ -43,7 +43,6 @@ from mockserver.domain.clock import isoformat
 from mockserver.domain.delivery_policy import RetryPolicy
 from mockserver.domain.webhook_policy import IPAddress, WebhookPolicy, is_own_address, parse_ip
 
-from .crud import Caller
 from .worker import LaneWorker
 
 ATTEMPTS = "deliveryattempts"
@@ -96,8 +95,7 @@ class DeliveryWorker:
         self.policy = policy or RetryPolicy()
         # None: follow backend.settings.delivery_timeout_seconds.
         self._timeout_seconds = timeout_seconds
-        # The trust for https receivers (the certificate must match the URL's host name).
-        self.ssl_context = httpx.create_ssl_context()
+        self._ssl_context: ssl.SSLContext | None = None
         self._webhook_policy: tuple[tuple[str, ...], WebhookPolicy] | None = None
         self.webhook_policy()  # a bad allow-list entry is a ValueError now, not at the first delivery
         # For harnesses that must not send anything (the contract suite): when set, it
@@ -113,6 +111,18 @@ class DeliveryWorker:
                                 lane_of=lambda d: (d.org_id, d.destination_id), max_lanes=MAX_LANES)
 
     # -- configuration, read when used so the settings can change while serving ----------
+    @property
+    def ssl_context(self) -> ssl.SSLContext:
+        """The trust for https receivers (the certificate must match the URL's host name);
+        made at the first https delivery, as loading the CA bundle is a start-up cost."""
+        if self._ssl_context is None:
+            self._ssl_context = httpx.create_ssl_context()
+        return self._ssl_context
+
+    @ssl_context.setter
+    def ssl_context(self, context: ssl.SSLContext) -> None:
+        self._ssl_context = context
+
     @property
     def timeout_seconds(self) -> float:
         if self._timeout_seconds is not None:
@@ -186,7 +196,7 @@ class DeliveryWorker:
         """One attempt; True when another is scheduled."""
         store = self.backend.store
         with store.lock:
-            credentials = self.backend.webhooks.signing_credentials(Caller(delivery.org_id, ""), delivery.destination_id)
+            credentials = self.backend.webhooks.signing_credentials(delivery.org_id, delivery.destination_id)
         delivery.attempts += 1
         started = self.backend.clock.now()
         delivery.first_started = delivery.first_started or isoformat(started)
@@ -225,7 +235,7 @@ class DeliveryWorker:
         deadline = time.monotonic() + self.timeout_seconds
         try:
             url = httpx.URL(delivery.url)
-            host = url.raw_host.decode("ascii")
+            host = url.raw_host.decode("ascii")  # pragma: no mutate  codec names ignore case
             port = url.port or (443 if url.scheme == "https" else 80)
             if self.local_answer is not None:
                 reason = self.webhook_policy().check_host(host)
@@ -288,7 +298,7 @@ class DeliveryWorker:
         own = list(self.backend.own_addresses)
         allowed, outside = [], None
         for family, sockaddr in found:
-            address = parse_ip(sockaddr[0].split("%")[0])
+            address = parse_ip(sockaddr[0].split("%")[0])  # pragma: no mutate  IPv6Address reads a scope id itself; it differs only for a scoped address of the mock's own
             if address is None:
                 raise Refused(f"{host} resolved to {sockaddr[0]!r}, which is not an IP address")
             reason = policy.refuses_address(address)
@@ -348,11 +358,10 @@ class DeliveryWorker:
             resource_id=delivery.config_id)
 
     # -- reads --------------------------------------------------------------------------
-    def attempts(self, org_id: str | None = None) -> list[dict]:
-        store = self.backend.store
-        with store.lock:
-            orgs = [org_id] if org_id else store.org_ids()
-            return [dict(a) for o in orgs for a in store.peek(o, ATTEMPTS).values()]
+    def attempts(self, org_id: str) -> list[dict]:
+        """One organization's attempts, oldest first."""
+        with self.backend.store.lock:
+            return [dict(a) for a in self.backend.store.peek(org_id, ATTEMPTS).values()]
 
     def attempts_page(self, org_id: str, page_size: int, after: int | None = None) -> tuple[list[dict], int | None]:
         """One organization's attempts, oldest first: up to ``page_size`` of those recorded
@@ -496,12 +505,6 @@ class _DeadlineStream(httpcore.NetworkStream):
     def get_extra_info(self, info: str):
         if info == "ssl_object":
             return self._sock if isinstance(self._sock, ssl.SSLSocket) else None
-        if info == "client_addr":
-            return self._sock.getsockname()
-        if info == "server_addr":
-            return self._sock.getpeername()
-        if info == "socket":
-            return self._sock
-        # Not "is_readable" (whether an idle kept-alive connection was closed by the server):
+        # Only "ssl_object" is asked for: the mock reads no response extension. Not "is_readable" (whether an idle kept-alive connection was closed by the server):
         # each pool makes one request and is closed with it, so no connection is ever reused.
         return None

@@ -49,7 +49,7 @@ def purge_expired(grants, now: datetime, keep: int) -> None:
 
 
 def _spoken(lifetime: timedelta) -> str:
-    minutes = int(lifetime.total_seconds() // 60)
+    minutes = int(lifetime.total_seconds()) // 60
     if minutes and minutes % 60 == 0:
         return "one hour" if minutes == 60 else f"{minutes // 60} hours"
     return "one minute" if minutes == 1 else f"{minutes} minutes"

@@ -80,8 +80,8 @@ class FaultRules:
         index = self._index
         found = index.get(operation_id)
         if found is None:
-            found = tuple(rule for rule in self._rules
-                          if rule.operation_id is None or rule.operation_id == operation_id)
+            found = tuple(rule for rule in self._rules  # pragma: no mutate  speed only: callers check covers()
+                          if rule.operation_id is None or rule.operation_id == operation_id)  # pragma: no mutate  as above
             index[operation_id] = found
         return found
 

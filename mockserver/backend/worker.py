@@ -115,10 +115,6 @@ class DueWorker(_ClockQueue):
         with self._cond:
             return self._cond.wait_for(lambda: self._in_flight == 0 and not self._has_due(), timeout)
 
-    def pending(self) -> int:
-        with self._cond:
-            return len(self._queue) + self._in_flight
-
     def clear(self) -> None:
         with self._cond:
             self._queue.clear()
@@ -198,10 +194,6 @@ class LaneWorker(_ClockQueue):
         with self._cond:
             return self._cond.wait_for(lambda: not self._running and not self._ready and not self._has_due(),
                                        timeout)
-
-    def pending(self) -> int:
-        with self._cond:
-            return len(self._queue) + sum(len(q) for q in self._ready.values()) + len(self._running)
 
     def clear(self) -> None:
         """Drop everything not yet started; what is running finishes."""

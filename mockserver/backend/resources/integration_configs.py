@@ -46,7 +46,7 @@ def run_view(config: dict, last_run: dict | None) -> dict:
         "entityType": config["entityType"],
         "entityId": config.get("entityId") or config["id"],
         "destination": config["destination"],
-        "status": "WAITING" if config["enabled"] else "DISABLED",
+        "status": "WAITING",  # a disabled configuration's is set last, over its last run's
         "dtCreated": shown["dtCreated"],
         "dtLastModified": shown["dtLastModified"],
         "createdBy": shown["createdBy"],
