@@ -10,39 +10,42 @@ from pathlib import Path
 
 import json
 
-import connexion
-from connexion.jsonifier import Jsonifier
-from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
-from connexion.middleware.routing import RoutingMiddleware
-from connexion.middleware.swagger_ui import SwaggerUIMiddleware
-from connexion.resolver import Resolver
-from connexion.spec import OpenAPISpecification
+from .api.startup import LazyBuildRule, deferred_imports, faster_spec_copies
 
-from mockserver.backend.core import Backend
-from mockserver.backend.lenient import lenient_spec
-from mockserver.backend.seeding import read_fixture_file
-from mockserver.backend.state import read_state_file
-from mockserver.domain.clock import Clock
-from mockserver.domain.delivery_policy import RetryPolicy
+# Start-up time: what these import but the mock seldom uses is imported when first used.
+with deferred_imports():
+    import connexion
+    from connexion.jsonifier import Jsonifier
+    from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
+    from connexion.middleware.routing import RoutingMiddleware
+    from connexion.middleware.swagger_ui import SwaggerUIMiddleware
+    from connexion.resolver import Resolver
+    from connexion.spec import OpenAPISpecification
 
-from .api import errors
-from .api.admin_journal import operation_resolver
-from .api.context import BACKEND_EXTENSION
-from .api.faults import ConnectionHandle, FaultInjection
-from .api.lenient import lenient_resolver
-from .api.inline_wsgi import InlineWSGI
-from .api.startup import LazyBuildRule, faster_spec_copies
-from .api.routing import DocumentsOnlySwaggerUI, IndexedRoutingMiddleware
-from .api.security import SECURITY_MAP
-from .api.cors import CorsMiddleware
-from .domain.cors import CorsPolicy
-from .api.limits import Limits, RequestLimits
-from .api.state_changes import StateChanges, saved_at_shutdown
-from .api.middleware import MockMiddleware, compile_routes, ordered_paths
-from .api.registry import resolve_admin, resolver_for
-from .api.validation import VALIDATOR_MAP
-from . import resources
-from .settings import Settings
+    from mockserver.backend.core import Backend
+    from mockserver.backend.lenient import lenient_spec
+    from mockserver.backend.seeding import read_fixture_file
+    from mockserver.backend.state import read_state_file
+    from mockserver.domain.clock import Clock
+    from mockserver.domain.delivery_policy import RetryPolicy
+
+    from .api import errors
+    from .api.admin_journal import operation_resolver
+    from .api.context import BACKEND_EXTENSION
+    from .api.faults import ConnectionHandle, FaultInjection
+    from .api.lenient import lenient_resolver
+    from .api.inline_wsgi import InlineWSGI
+    from .api.routing import DocumentsOnlySwaggerUI, IndexedRoutingMiddleware
+    from .api.security import SECURITY_MAP
+    from .api.cors import CorsMiddleware
+    from .domain.cors import CorsPolicy
+    from .api.limits import Limits, RequestLimits
+    from .api.state_changes import StateChanges, saved_at_shutdown
+    from .api.middleware import MockMiddleware, compile_routes, ordered_paths
+    from .api.registry import resolve_admin, resolver_for
+    from .api.validation import VALIDATOR_MAP
+    from . import resources
+    from .settings import Settings
 
 # Shipped in the package (mockserver.openapi), so an installed mock serves from any folder.
 SPEC_DIR = resources.spec_dir()

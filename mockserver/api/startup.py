@@ -8,12 +8,22 @@
 * Connexion deep-copies each spec several times as it loads it (``copy.deepcopy``, which
   tracks every node in Python). A spec is plain JSON data, which pickle copies alike, in C:
   ``faster_spec_copies`` makes Connexion's spec modules copy that way.
+* Modules imported at start-up only to be used by features the mock serves rarely or never:
+  Starlette's test client (Connexion imports it for ``app.test_client()``; it pulls in httpx),
+  httpx (Connexion's OAuth introspection; the mock's webhook deliveries) and requests
+  (Connexion's remote ``$ref`` resolution). Importing them was about a third of the mock's
+  import time. ``deferred_imports`` makes the modules imported inside it bind stand-ins that
+  import the real module when a name is first read from them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import pickle
-from types import SimpleNamespace
+import sys
+import threading
+from types import ModuleType, SimpleNamespace
 
 from werkzeug.routing import Rule
 
@@ -41,3 +51,51 @@ class LazyBuildRule(Rule):
             return compiled(*args, **kwargs)
 
         return build
+
+
+DEFERRABLE = ("httpx", "requests", "starlette.testclient")
+_importing = threading.RLock()
+
+
+class DeferredModule(ModuleType):
+    """Bound by an ``import`` in place of a module not imported yet; reading any name from it
+    imports the real module (once) and reads the name there, so it behaves as the module."""
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)  # copy, pickle and inspect probe these; no import for them
+        return getattr(self._real_module(), name)
+
+    def _real_module(self) -> ModuleType:
+        with _importing:
+            if sys.modules.get(self.__name__) is self:
+                del sys.modules[self.__name__]
+            return importlib.import_module(self.__name__)
+
+
+def _deferred_test_client(*args, **kwargs):
+    from starlette.testclient import TestClient
+
+    return TestClient(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def deferred_imports(names=DEFERRABLE):
+    """Within: ``import`` of one of ``names`` not imported yet binds a ``DeferredModule``.
+    After, the stand-ins leave ``sys.modules``, so a later import gets the real module."""
+    placed: dict[str, ModuleType] = {}
+    with _importing:
+        for name in names:
+            if name not in sys.modules:
+                stand_in = DeferredModule(name)
+                if name == "starlette.testclient":
+                    # Read at import by ``from starlette.testclient import TestClient``.
+                    stand_in.TestClient = _deferred_test_client
+                placed[name] = sys.modules[name] = stand_in
+    try:
+        yield
+    finally:
+        with _importing:
+            for name, stand_in in placed.items():
+                if sys.modules.get(name) is stand_in:
+                    del sys.modules[name]
