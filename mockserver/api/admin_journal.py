@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Callable
 
-from mockserver.domain.clock import utc
+from mockserver.domain.clock import from_iso, utc
 from mockserver.domain.errors import MockError
 from mockserver.domain.journal import JournalFilter
 from mockserver.domain.pagination import ListScope
@@ -40,7 +40,7 @@ def _instant(name: str, value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        return utc(datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00")))
+        return utc(from_iso(value))
     except ValueError:
         raise MockError.bad_request(f"{name}: {value[:60]!r} is not an ISO-8601 date-time") from None
 

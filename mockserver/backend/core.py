@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable
 from mockserver.domain import catalogue
 from mockserver.domain.auth import Authenticator, Client
 from mockserver.domain.errors import MockError
-from mockserver.domain.clock import Clock, utc
+from mockserver.domain.clock import Clock, from_iso, utc
 from mockserver.domain.delivery_policy import RetryPolicy
 from mockserver.domain.pagination import Cursors, ListScope
 
@@ -341,6 +341,6 @@ def _parse_instant(value: str | datetime) -> datetime:
     if isinstance(value, datetime):
         return utc(value)
     try:
-        return utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        return utc(from_iso(value))
     except ValueError:
         raise MockError.bad_request(f"at: {value!r} is not an ISO-8601 date-time") from None

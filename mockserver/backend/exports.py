@@ -32,7 +32,7 @@ from pathlib import Path
 from mockserver.domain import cron
 from mockserver.domain import export_rendering as rendering
 from mockserver.domain import object_paths
-from mockserver.domain.clock import isoformat
+from mockserver.domain.clock import from_iso, isoformat
 from mockserver.domain.errors import MockError
 from mockserver.domain.pagination import ListScope
 
@@ -369,8 +369,7 @@ def _instant(value: str | None, field_name: str) -> datetime | None:
     if value is None:
         return None
     try:
-        # RFC 3339 lets the zone designator be "Z" or "z"; the validator passes both.
-        parsed = datetime.fromisoformat(value[:-1] + "+00:00" if value[-1:] in ("Z", "z") else value)
+        parsed = from_iso(value)
     except ValueError:
         raise MockError.bad_request(f"{field_name}: {value!r} is not a date-time like 2026-01-01T00:00:00Z") from None
     from mockserver.domain.clock import utc

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Iterable, Iterator
 
-from .clock import utc
+from .clock import from_iso, utc
 from .errors import MockError
 
 FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "ANNUALLY")
@@ -89,7 +89,7 @@ def parse_instant(value: Any, field_name: str) -> datetime:
     if isinstance(value, datetime):
         return utc(value)
     try:
-        return utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+        return utc(from_iso(str(value)))
     except ValueError:
         raise MockError.bad_request(f"{field_name}: {value!r} is not an ISO-8601 date-time") from None
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import calendar
 from datetime import date, datetime, time, timedelta, timezone
 
+from .clock import from_iso
 from .errors import MockError
 
 FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "ANNUALLY")
@@ -108,7 +109,7 @@ def parse_day(value: str, field: str) -> date:
     try:
         if len(value) == 10:
             return date.fromisoformat(value)
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = from_iso(value)
         return (moment.astimezone(timezone.utc) if moment.tzinfo else moment).date()
     except (TypeError, ValueError):
         raise MockError.bad_request(f"{field}: {value!r} is not a date like 2024-09-30") from None

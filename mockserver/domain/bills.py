@@ -22,7 +22,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable
 
-from .clock import utc
+from .clock import from_iso, utc
 from .errors import MockError
 from .export_rendering import render
 
@@ -48,7 +48,7 @@ def parse_date(value: str, field: str) -> date:
 
 def parse_instant(value: str, field: str) -> datetime:
     try:
-        return utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        return utc(from_iso(value))
     except (AttributeError, TypeError, ValueError):
         raise MockError.bad_request(f"{field}: {value!r} is not a date-time like 2024-09-01T00:00:00Z") from None
 
@@ -57,7 +57,7 @@ def instant_of(value: str) -> datetime:
     """A stored date (``2024-09-01``) or date-time, as a UTC instant (a date is its midnight)."""
     if len(value) == 10:
         return datetime.combine(date.fromisoformat(value), time(0), tzinfo=timezone.utc)
-    return utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    return utc(from_iso(value))
 
 
 def period_frequency(value: str) -> str:

@@ -18,6 +18,14 @@ def utc(dt: datetime) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
+def from_iso(value: str) -> datetime:
+    """``datetime.fromisoformat`` that also reads the zone letter in lower case, as RFC 3339
+    (and the spec's date-time format) allow: ``2026-03-01T01:00:00z``. Naive stays naive."""
+    if value.endswith("z"):
+        value = value[:-1] + "Z"
+    return datetime.fromisoformat(value)
+
+
 def isoformat(dt: datetime) -> str:
     """ISO-8601 in UTC with milliseconds and a Z, as m3ter writes timestamps."""
     return dt.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

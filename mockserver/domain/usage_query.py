@@ -33,6 +33,7 @@ from operator import attrgetter, is_not, itemgetter, methodcaller
 from typing import Optional
 
 from .aggregation import aggregate
+from .clock import from_iso
 from .errors import MockError
 
 MAX_LIMIT = 20000
@@ -65,7 +66,7 @@ def parse_instant(value: object, field_name: str) -> int:
     if not isinstance(value, str):
         raise MockError.bad_request(f"{field_name}: required, a date-time like 2026-01-01T00:00:00Z")
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = from_iso(value)
     except ValueError:
         raise MockError.bad_request(f"{field_name}: {value!r} is not a date-time like 2026-01-01T00:00:00Z") from None
     if moment.tzinfo is None:
