@@ -159,6 +159,10 @@ def same_json(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
+def _bound(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _number(body: dict, name: str, low: float, high: float, *, integer: bool) -> Any:
     value = body.get(name)
     if value is None:
@@ -166,7 +170,8 @@ def _number(body: dict, name: str, low: float, high: float, *, integer: bool) ->
     if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
         raise MockError.bad_request(f"{name}: must be {'an integer' if integer else 'a number'}")
     if not low <= value <= high:
-        raise MockError.bad_request(f"{name}: must be between {low:g} and {high:g}")
+        # An integer bound as written (1000000, not 1e+06); a float one without a trailing .0.
+        raise MockError.bad_request(f"{name}: must be between {_bound(low)} and {_bound(high)}")
     return value
 
 

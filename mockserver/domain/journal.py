@@ -45,6 +45,8 @@ _SECRET_NAMES = frozenset({"secret", "password", "passphrase", "token", "accesst
                            "authorization", "credential"})
 _SECRET_HEADER = re.compile(r"token|secret|password|cookie|api-?key|signature|authorization")
 
+HEADER_CODEC = "latin-1"  # pragma: no mutate  how HTTP/1.1 carries bytes in headers; codec names ignore case
+
 
 @functools.lru_cache(maxsize=4096)  # the same few names come again and again
 def is_secret_name(name: str) -> bool:
@@ -127,8 +129,8 @@ def headers_view(raw_headers) -> dict[str, str]:
     """ASGI headers (lower-case byte pairs) as a map; repeated headers joined with ", "."""
     view: dict[str, str] = {}
     for raw_name, raw_value in raw_headers or ():
-        name = raw_name.decode("latin-1").lower()
-        value = raw_value.decode("latin-1")
+        name = raw_name.decode(HEADER_CODEC).lower()
+        value = raw_value.decode(HEADER_CODEC)
         if name in ("authorization", "proxy-authorization"):
             scheme, _, credential = value.strip().partition(" ")
             value = f"{scheme} {REDACTED}" if credential else REDACTED
@@ -143,7 +145,7 @@ def headers_view(raw_headers) -> dict[str, str]:
 def query_view(raw_query: bytes) -> dict[str, list[str]]:
     """The query string as a map of each name to its values, in the order sent."""
     view: dict[str, list[str]] = {}
-    for name, value in parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True):
+    for name, value in parse_qsl(raw_query.decode(HEADER_CODEC), keep_blank_values=True):
         view.setdefault(name, []).append(REDACTED if is_secret_name(name) and value else redact_string(value))
     return view
 
@@ -168,7 +170,7 @@ def body_view(chunks: list[bytes], size: int, content_type: str | None) -> tuple
 def content_type_of(raw_headers) -> str | None:
     for name, value in raw_headers or ():
         if name == b"content-type":
-            return value.decode("latin-1")
+            return value.decode(HEADER_CODEC)
     return None
 
 

@@ -502,8 +502,8 @@ def _open_amounts(charges: list[dict], drawable: Sequence[str]) -> dict[str, Dec
             left = -dec(line["subtotal"])
             product_scoped = _credit_type(line) != "GLOBAL_CREDIT"
             for line_id in owed:
-                if left == 0:
-                    break
+                if left == 0:  # pragma: no mutate  an early exit: min(owed, 0) takes nothing after
+                    break  # pragma: no mutate  as above
                 if product_scoped and products[line_id] != line.get("productId"):
                     continue
                 take = min(owed[line_id], left)

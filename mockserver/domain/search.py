@@ -37,6 +37,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterable, Sequence
 
+from .clock import from_iso
 from .errors import MockError
 
 COMPARATORS = (">=", "<=", ">", "<", ":", "~")
@@ -100,19 +101,20 @@ def instant(value: Any) -> datetime | None:
         if len(text) == 10:
             day = date.fromisoformat(text)
             return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        parsed = from_iso(text)
     except ValueError:
         return None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
 
 
 def _number(value: Any) -> Decimal | None:
-    if isinstance(value, bool):
-        return None
+    # A bool is refused too: str(True) is not a number. NaN is refused because ordering a
+    # Decimal NaN raises (``amount>NaN`` would be a 500), an infinity as no JSON number is one.
     try:
-        return Decimal(str(value))
+        number = Decimal(str(value))
     except (InvalidOperation, ValueError):
         return None
+    return number if number.is_finite() else None
 
 
 def words(text: str) -> list[str]:
