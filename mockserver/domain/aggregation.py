@@ -136,7 +136,7 @@ def _text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f")  # 10 and 10.0 alike as "10", never "1E+1"
+        return format(value.normalize(), "f")  # pragma: no mutate  "F" formats a finite Decimal alike; 10 and 10.0 as "10", never "1E+1"
     return str(value)
 
 
@@ -221,11 +221,14 @@ class Compound:
 
     def evaluate(self, values: Mapping[str, Decimal | None]) -> Decimal | None:
         """The calculation's number for the aggregations' values (by code), or None when
-        it is not a number (null, a boolean, a string)."""
+        it is not a number (null, a boolean, a string, or beyond what a Decimal holds, as a
+        division by zero is)."""
         try:
             result = _evaluate(self.tree, values)
         except RecursionError:
             raise MockError.bad_request("calculation: nested too deeply to evaluate") from None
+        except ArithmeticError:  # decimal's Overflow, InvalidOperation: 9e999999 * 9e999999
+            return None
         return result if isinstance(result, Decimal) else None
 
 

@@ -181,7 +181,7 @@ class Money:
         rounding = ROUNDING_MODES.get(self.mode, ROUND_HALF_UP)
         if rounding is None:
             return amount
-        return amount.quantize(Decimal(1).scaleb(-self.places), rounding=rounding)
+        return amount.quantize(Decimal(1).scaleb(-self.places), rounding=rounding)  # pragma: no mutate  quantize reads only the exponent
 
 
 def _money(money: Money | None, currency: str | None) -> Money:
@@ -288,7 +288,7 @@ def _active(active: tuple[datetime | None, datetime | None] | None) -> Period:
 
 def _next_period(period: Period, template: Mapping) -> Period | None:
     """The billing period after ``period`` by the template's bill frequency (None for AD_HOC/MIXED)."""
-    frequency = str(template.get("billFrequency") or "").upper()
+    frequency = str(template.get("billFrequency")).upper()  # None reads "NONE": no frequency either
     if frequency not in PERIOD_STEPS:
         return None
     interval = int(template.get("billFrequencyInterval") or 1)
@@ -381,7 +381,7 @@ def cap_credits(lines: list[dict]) -> list[dict]:
 
 
 def _credit_type(line: Mapping) -> str:
-    return (line.get("additional") or {}).get("pricingType") or "PRODUCT_CREDIT"
+    return (line.get("additional") or {}).get("pricingType") or "PRODUCT_CREDIT"  # pragma: no mutate  only ever compared with GLOBAL_CREDIT
 
 
 def standing_charge_lines(plan: dict, template: dict, period: Period, *, bill_index: int | None = None,
@@ -603,7 +603,7 @@ def _separate_overage(charge: dict, overage: Decimal, pricing: Mapping, money: M
     kept = subtotal - overage
     charge.update(subtotal=kept, convertedSubtotal=kept, quantity=quantity - units, units=quantity - units,
                   averageUnitPrice=kept / (quantity - units))
-    moved = {key: value for key, value in charge.items() if key not in ("id", "usagePerPricingBand")}
+    moved = {key: value for key, value in charge.items() if key != "usagePerPricingBand"}  # its id is replaced below
     moved.update(fields, id=str(uuid.uuid4()), subtotal=amount, convertedSubtotal=amount, quantity=units,
                  units=units, averageUnitPrice=amount / units)
     if amount != overage:
