@@ -102,6 +102,19 @@ def _wired(api: Api, code: str, event: str) -> tuple[dict, dict, dict]:
     return hook, rule, config
 
 
+def _two_runs_of_one_rule(api: Api) -> tuple[dict, dict, dict, dict]:
+    """A rule with two configurations to one webhook, each run once by one Event: the hook, the
+    rule and the two configurations."""
+    api.backend.deliveries.local_answer = lambda url, headers, body: 200
+    hook, rule, first = _wired(api, "first", "configuration.compoundaggregation.created")
+    second = api.ok("post", "/integrationconfigs", {"entityType": "Notification", "entityId": rule["id"],
+                                                   "destination": "Webhook", "destinationId": hook["id"]})
+    api.ok("post", "/compoundaggregations", {"name": "Storage", "code": "storage", "rounding": "UP",
+                                             "quantityPerUnit": 1, "unit": "GB", "calculation": "1"})
+    api.backend.run_due()
+    return hook, rule, first, second
+
+
 def test_a_run_list_holds_only_the_runs_of_the_entity_or_destination_it_names(api):
     api.backend.deliveries.local_answer = lambda url, headers, body: 200
     hook_a, rule_a, config_a = _wired(api, "first", "configuration.compoundaggregation.created")
@@ -533,13 +546,7 @@ def test_an_invitation_expires_no_earlier_than_a_millisecond_after_now(api):
 
 
 def test_a_run_list_comes_in_the_configurations_order_or_the_reverse(api):
-    api.backend.deliveries.local_answer = lambda url, headers, body: 200
-    hook, rule, first = _wired(api, "first", "configuration.compoundaggregation.created")
-    second = api.ok("post", "/integrationconfigs", {"entityType": "Notification", "entityId": rule["id"],
-                                                   "destination": "Webhook", "destinationId": hook["id"]})
-    api.ok("post", "/compoundaggregations", {"name": "Storage", "code": "storage", "rounding": "UP",
-                                             "quantityPerUnit": 1, "unit": "GB", "calculation": "1"})
-    api.backend.run_due()
+    hook, rule, first, second = _two_runs_of_one_rule(api)
     path = f"/integrationruns/Notification/{rule['id']}"
     assert [r["id"] for r in api.ok("get", path)["data"]] == [first["id"], second["id"]]
     assert [r["id"] for r in api.ok("get", path, order="ASC")["data"]] == [first["id"], second["id"]]
@@ -688,13 +695,7 @@ def test_a_charge_schedule_preview_needs_the_callers_balance_and_one_all_to_come
 
 
 def test_of_runs_started_at_one_moment_the_latest_is_the_first_configurations_and_a_destination_narrows(api):
-    api.backend.deliveries.local_answer = lambda url, headers, body: 200
-    hook, rule, first = _wired(api, "first", "configuration.compoundaggregation.created")
-    second = api.ok("post", "/integrationconfigs", {"entityType": "Notification", "entityId": rule["id"],
-                                                   "destination": "Webhook", "destinationId": hook["id"]})
-    api.ok("post", "/compoundaggregations", {"name": "Storage", "code": "storage", "rounding": "UP",
-                                             "quantityPerUnit": 1, "unit": "GB", "calculation": "1"})
-    api.backend.run_due()
+    hook, rule, first, second = _two_runs_of_one_rule(api)
     runs = api.ok("get", f"/integrationruns/Notification/{rule['id']}")["data"]
     assert [r["dtStarted"] for r in runs] == ["2024-04-02T00:00:00.000Z"] * 2
     assert api.ok("get", f"/integrationruns/Notification/latest/{rule['id']}")["id"] == first["id"]

@@ -27,7 +27,6 @@ import socket
 import struct
 import threading
 import time
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -41,6 +40,7 @@ from mockserver.domain.clock import Clock
 from mockserver.domain.errors import MockError
 from tests.conftest import bearer_for, make_settings
 from tests.support.org_calls import AppCalls
+from tests.support.tcp_server import tcp_server
 from tests.support.receiver import receiving
 
 ORG = "org-pinned-outbound"
@@ -555,43 +555,24 @@ def read_request(connection: socket.socket) -> None:
         body += connection.recv(65536)
 
 
-@contextmanager
-def tcp_server(reply: bytes | None, reset: bool = False):
+def replying(reply: bytes | None, reset: bool = False):
     """A loopback server that reads a request and then sends ``reply`` (None: says nothing
     until the test ends), or resets the connection; yields its URL."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    held, done = [], threading.Event()
 
-    def serve():
-        while not done.is_set():
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            held.append(connection)
-            read_request(connection)
-            if reset:
-                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                connection.close()
-            elif reply is not None:
-                connection.sendall(reply)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
-    finally:
-        done.set()
-        listener.close()
-        for connection in held:
+    def behaviour(connection: socket.socket) -> None:
+        read_request(connection)
+        if reset:
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             connection.close()
+        elif reply is not None:
+            connection.sendall(reply)
+
+    return tcp_server(behaviour)
 
 
 def test_a_reply_whose_head_outgrows_the_byte_limit_is_no_answer(api, monkeypatch):
     monkeypatch.setattr(api.backend.settings, "delivery_max_response_bytes", 64)
-    with tcp_server(b"HTTP/1.1 200 OK\r\nX-Padding: " + b"x" * 200 + b"\r\nContent-Length: 0\r\n\r\n") as url:
+    with replying(b"HTTP/1.1 200 OK\r\nX-Padding: " + b"x" * 200 + b"\r\nContent-Length: 0\r\n\r\n") as url:
         config = api.wire(url)
         api.fire()
         [attempt] = api.attempts()
@@ -603,14 +584,14 @@ def test_a_reply_whose_head_outgrows_the_byte_limit_is_no_answer(api, monkeypatc
 def test_a_reply_whose_head_fits_the_byte_limit_is_an_answer(api, monkeypatch):
     monkeypatch.setattr(api.backend.settings, "delivery_max_response_bytes", 64)
     head = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
-    with tcp_server(head + b"x" * (64 - len(head))) as url:
+    with replying(head + b"x" * (64 - len(head))) as url:
         api.wire(url)
         api.fire()
         assert [(a["outcome"], a["statusCode"]) for a in api.attempts()] == [("delivered", 204)]
 
 
 def test_a_silent_receiver_is_cut_off_at_the_deadline_while_reading(short):
-    with tcp_server(None) as url:
+    with replying(None) as url:
         short.wire(url)
         short.fire()
         [attempt] = short.attempts()
@@ -618,7 +599,7 @@ def test_a_silent_receiver_is_cut_off_at_the_deadline_while_reading(short):
 
 
 def test_a_receiver_that_resets_the_connection_is_a_read_error(api):
-    with tcp_server(None, reset=True) as url:
+    with replying(None, reset=True) as url:
         api.wire(url)
         api.fire()
         [attempt] = api.attempts()

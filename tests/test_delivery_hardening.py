@@ -21,6 +21,7 @@ import pytest
 
 from mockserver.app import create_app
 from tests.conftest import bearer_for, make_settings
+from tests.support.tcp_server import tcp_server
 from tests.support.receiver import receiving
 
 ORG = "org-hardening"
@@ -368,33 +369,6 @@ def small(small_app):
     small_app.backend.reset()
     client = small_app.test_client()
     return Api(client, bearer_for(client))
-
-
-@contextmanager
-def tcp_server(behaviour):
-    """A loopback TCP server that is not an HTTP server: each connection gets ``behaviour``."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    done = threading.Event()
-    held = []
-
-    def serve():
-        while not done.is_set():
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            held.append(connection)
-            behaviour(connection)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
-    finally:
-        done.set()
-        listener.close()
-        for connection in held:
-            connection.close()
 
 
 def closed_port_url():
