@@ -40,7 +40,7 @@ class UsageEngine:
 
     # How many (meter, period) series are kept, the most recently used; each holds a list
     # per column asked for: about 8 bytes per measurement and column.
-    SERIES_KEPT = 16  # pragma: no mutate  a bound on memory; answers are the same
+    SERIES_KEPT = 16
 
     def __init__(self, backend):
         self.backend = backend

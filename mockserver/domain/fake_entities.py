@@ -40,7 +40,7 @@ MAX_MAP_ENTRIES = 2
 # Dates and times fall in this window: fixed, so a value does not depend on the day it is made.
 WINDOW_START = date(2024, 1, 1)
 WINDOW_DAYS = 730
-_PATTERN_ATTEMPTS = 40  # pragma: no mutate  how hard it tries, not what it makes
+_PATTERN_ATTEMPTS = 40
 _REPEAT_SPAN = 8  # an unbounded repeat (``*``, ``+``) repeats at most this many times past its minimum
 _NICE = string.ascii_letters + string.digits
 _PAIRS = (("start", "end"), ("Start", "End"), ("from", "to"), ("dtCreated", "dtLastModified"),

@@ -45,7 +45,7 @@ _SECRET_NAMES = frozenset({"secret", "password", "passphrase", "token", "accesst
                            "authorization", "credential"})
 _SECRET_HEADER = re.compile(r"token|secret|password|cookie|api-?key|signature|authorization")
 
-HEADER_CODEC = "latin-1"  # pragma: no mutate  how HTTP/1.1 carries bytes in headers; codec names ignore case
+HEADER_CODEC = "latin-1"  # how HTTP/1.1 carries bytes in header values
 
 
 @functools.lru_cache(maxsize=4096)  # the same few names come again and again

@@ -84,7 +84,7 @@ _set_uid, _set_meter, _set_account, _set_ts, _set_ets, _set_values = (
 
 _FLOATS: dict[float, Decimal] = {}
 _INTS: dict[int, Decimal] = {}
-_CACHE_LIMIT = 4096  # pragma: no mutate  a bound on memory; values are parsed alike
+_CACHE_LIMIT = 4096
 
 
 def to_decimal(value: object) -> Decimal | None:
