@@ -217,13 +217,18 @@ def main() -> int:
         started = time.monotonic()
         sampled = MUTANTS / "mutation-sample.txt"
         if options.again and MUTANTS.exists():
+            # A sample's own mutants not checked yet (a cut-short run, or timeouts that mutmut
+            # forgets when its timeout settings change) are re-tested with its survivors; the
+            # mutants it left out are not.
+            sample = set(sampled.read_text().split()) if sampled.exists() else set()
             again = [name for statuses in results(options.area).values()
-                     for name, status in statuses.items() if status not in DETECTED]
+                     for name, status in statuses.items()
+                     if status not in DETECTED and (status != "not checked" or name in sample)]
             if again:
                 run_mutmut(again, options.jobs)
             # Code changed since the last run has new mutants, not checked yet.
             new = [name for statuses in results(options.area).values()
-                   for name, status in statuses.items() if status == "not checked"]
+                   for name, status in statuses.items() if status == "not checked" and name not in sample]
             if new and sampled.exists():
                 print(f"the last run was a sample: the {len(new)} mutants it left out stay unchecked")
             elif new:
