@@ -7,6 +7,7 @@ labels, a list-only resource, references and composition)."""
 from __future__ import annotations
 
 import copy
+from datetime import timedelta
 import logging
 import threading
 
@@ -18,8 +19,9 @@ from mockserver.backend.core import Backend
 from mockserver.backend.crud import Caller
 from mockserver.backend.seeding import SeedFileError, parse_fixture, read_fixture_file
 from mockserver.backend.shapes import FilterRule, QueryParameter, Schemas, derive_shapes, filter_rule, mock_operations
+from mockserver.domain.clock import from_iso
 from mockserver.domain.errors import MockError
-from tests.conftest import make_settings
+from tests.conftest import bearer_for, make_settings
 
 ORG = "org-pinned-kit"
 PREFIX = "/organizations/{orgId}/"
@@ -350,3 +352,17 @@ def test_a_nested_entity_read_without_its_parents_id_is_a_400_naming_the_paramet
         with pytest.raises(MockError) as caught:
             transactions.get(Caller(ORG, "test-client"), "some-id", scope)
         assert (caught.value.status, caught.value.message) == (400, "balanceId: required")
+
+
+
+def test_a_fixture_invites_a_user_as_the_seed_for_thirty_days(client):
+    response = client.post("/_mock/organizations/org-kit-invite/fixture", json={
+        "invitations": {"ann": {"email": "ann@example.com", "firstName": "Ann", "lastName": "Lee"}}})
+    assert response.status_code == 201, response.text
+    invitation_id = response.json()["ids"]["invitations/ann"]
+    listed = client.get("/organizations/org-kit-invite/invitations", headers=bearer_for(client)).json()
+    [invitation] = listed["data"]
+    assert (invitation["id"], invitation["email"], invitation["accepted"], invitation["invitingPrincipalId"]) == (
+        invitation_id, "ann@example.com", False, "m3ter-mock-seed")
+    lifetime = from_iso(invitation["dtExpiry"]) - from_iso(invitation["dtCreated"])
+    assert abs(lifetime - timedelta(days=30)) < timedelta(seconds=1)

@@ -251,7 +251,7 @@ class Seeding:
             if bulk_error is None:
                 return
             start = bulk_error.instance_path[0] if bulk_error.instance_path else 0  # pragma: no mutate  speed only: the scan from 0 finds the same first row
-        for index in range(start, len(rows)):
+        for index in range(start, len(rows)):  # pragma: no mutate  speed only, as above
             error = best_match(python.iter_errors(rows[index]))
             if error is not None:
                 path, reason = _error_text(error, f"{MEASUREMENTS}[{index}]")
@@ -411,7 +411,7 @@ class _Placeholders(dict):
 def _copy(org: Organization) -> Organization:
     """An independent copy of an organization, to load into (as a snapshot copies one)."""
     twin = Organization(org.org_id)
-    twin.collections = pickle.loads(pickle.dumps(org.collections, pickle.HIGHEST_PROTOCOL))
+    twin.collections = pickle.loads(pickle.dumps(org.collections, pickle.HIGHEST_PROTOCOL))  # pragma: no mutate  any protocol copies alike
     twin.tables = copy.deepcopy(org.tables)
     return twin
 
@@ -506,7 +506,7 @@ def dump_fixture(document: dict, name: str) -> str:
     one measurement a line."""
     if name.lower().endswith(".json"):
         return _dump_json(document)
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # pragma: no mutate  the C dumper is the faster of two that write alike
     lines = ["organizations:"]
     for org_id, content in document["organizations"].items():
         entities = {k: v for k, v in (content or {}).items() if k != MEASUREMENTS}
@@ -518,7 +518,7 @@ def dump_fixture(document: dict, name: str) -> str:
             lines += [f"    {line}" for line in text.splitlines()]
         if rows:
             lines.append(f"    {MEASUREMENTS}:")
-            lines += [f"    - {json.dumps(row, ensure_ascii=False, separators=(', ', ': '))}" for row in rows]
+            lines += [f"    - {json.dumps(row, ensure_ascii=False)}" for row in rows]  # json's separators: ", " and ": "
     return "\n".join(lines) + "\n"
 
 
