@@ -36,12 +36,7 @@ CLIENT = "test-client"
 
 class Api(AppCalls):
     org = ORG
-
-
-    def webhook(self, url: str, secret: str = "pinned-misc-secret") -> dict:
-        return self.ok("post", "/integrationdestinations/webhooks", {
-            "name": "Receiver", "description": "d", "url": url,
-            "credentials": {"type": "M3TER_SIGNED_REQUEST", "apiKey": "key-1", "secret": secret}})
+    webhook_secret = "pinned-misc-secret"
 
     def wire(self, url: str) -> dict:
         """A rule on every compound aggregation created, linked to a webhook at ``url``."""
@@ -55,11 +50,6 @@ class Api(AppCalls):
     def fire(self, code: str = "storage") -> None:
         self.ok("post", "/compoundaggregations", {"name": code.title(), "code": code, "rounding": "UP",
                                                   "quantityPerUnit": 1, "unit": "GB", "calculation": "1"})
-
-    def attempts(self) -> list[dict]:
-        response = self.client.get(f"/_mock/deliveries?orgId={ORG}&wait=true")
-        assert response.status_code == 200, response.text
-        return response.json()["data"]
 
 
 @pytest.fixture

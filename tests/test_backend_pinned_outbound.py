@@ -52,11 +52,7 @@ START = datetime(2026, 3, 1, tzinfo=timezone.utc)
 
 class Api(AppCalls):
     org = ORG
-
-    def webhook(self, url: str, secret: str = "pinned-outbound-secret") -> dict:
-        return self.ok("post", "/integrationdestinations/webhooks", {
-            "name": "Receiver", "description": "d", "url": url,
-            "credentials": {"type": "M3TER_SIGNED_REQUEST", "apiKey": "key-1", "secret": secret}})
+    webhook_secret = "pinned-outbound-secret"
 
     def rule(self, event_name: str = "configuration.compoundaggregation.created", code: str = "n") -> dict:
         return self.ok("post", "/notifications/configurations", {
@@ -73,11 +69,6 @@ class Api(AppCalls):
     def fire(self, code: str = "storage") -> dict:
         return self.ok("post", "/compoundaggregations", {"name": code.title(), "code": code, "rounding": "UP",
                                                          "quantityPerUnit": 1, "unit": "GB", "calculation": "1"})
-
-    def attempts(self) -> list[dict]:
-        response = self.client.get(f"/_mock/deliveries?orgId={ORG}&wait=true")
-        assert response.status_code == 200, response.text
-        return response.json()["data"]
 
     def events(self, name: str) -> list[dict]:
         return self.ok("get", "/events", eventName=name)["data"]

@@ -40,3 +40,18 @@ class AppCalls(OrgCalls):
     def account(self, code: str, **fields) -> dict:
         return self.ok("post", "/accounts", {"name": code.title(), "code": code,
                                              "emailAddress": f"{code}@example.com", **fields})
+
+    webhook_secret = "pinned-secret"
+
+    def webhook(self, url: str, secret: str | None = None) -> dict:
+        """A webhook destination signing with ``secret`` (default: the class's ``webhook_secret``)."""
+        return self.ok("post", "/integrationdestinations/webhooks", {
+            "name": "Receiver", "description": "d", "url": url,
+            "credentials": {"type": "M3TER_SIGNED_REQUEST", "apiKey": "key-1",
+                            "secret": secret or self.webhook_secret}})
+
+    def attempts(self) -> list[dict]:
+        """The organization's delivery attempts, once the deliveries queued have run."""
+        response = self.client.get(f"/_mock/deliveries?orgId={self.org}&wait=true")
+        assert response.status_code == 200, response.text
+        return response.json()["data"]
